@@ -1,0 +1,1 @@
+"""gRPC transport between the coordinator and workers (not built yet)."""

@@ -1,0 +1,1 @@
+"""The Starlette app: REST API, auth, metrics and UI (not built yet)."""
