@@ -36,6 +36,10 @@ __all__ = [
 EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})
 
 
+def _empty_map() -> Mapping[str, Any]:
+    return EMPTY_MAP
+
+
 def freeze(value: Any) -> Any:
     """Turn parsed YAML (dicts, lists) into read-only mappings and tuples, recursively."""
     if isinstance(value, Mapping):
@@ -189,7 +193,7 @@ class Step:
     id: str | None = None
     description: str = ""
     type: str = "command"
-    config: Mapping[str, Any] = EMPTY_MAP  # executor config (`config:`/`with:`), frozen
+    config: Mapping[str, Any] = field(default_factory=_empty_map)  # executor config (`config:`/`with:`), frozen
     commands: tuple[str, ...] = ()
     script: str | None = None
     shell: str | None = None  # as written; None = inherit from the DAG
@@ -213,7 +217,7 @@ class Step:
     call: str | None = None  # sub-DAG name or path
     params: str | None = None  # params for `call`, normalised to a params string
     parallel: Parallel | None = None
-    worker_selector: Mapping[str, str] = EMPTY_MAP
+    worker_selector: Mapping[str, str] = field(default_factory=_empty_map)
     container: Any = None  # str or frozen mapping
     llm: Mapping[str, Any] | None = None
     messages: tuple[Any, ...] = ()
@@ -298,22 +302,22 @@ class Dag:
     shell_args: tuple[str, ...] = ()
     handler_on: HandlerOn = HandlerOn()
     preconditions: tuple[Precondition, ...] = ()
-    mail_on: Mapping[str, bool] = EMPTY_MAP  # keys failure/success/wait
-    smtp: Mapping[str, Any] = EMPTY_MAP
-    error_mail: Mapping[str, Any] = EMPTY_MAP
-    info_mail: Mapping[str, Any] = EMPTY_MAP
-    wait_mail: Mapping[str, Any] = EMPTY_MAP
+    mail_on: Mapping[str, bool] = field(default_factory=_empty_map)  # keys failure/success/wait
+    smtp: Mapping[str, Any] = field(default_factory=_empty_map)
+    error_mail: Mapping[str, Any] = field(default_factory=_empty_map)
+    info_mail: Mapping[str, Any] = field(default_factory=_empty_map)
+    wait_mail: Mapping[str, Any] = field(default_factory=_empty_map)
     tags: tuple[str, ...] = ()
-    worker_selector: Mapping[str, str] = EMPTY_MAP
+    worker_selector: Mapping[str, str] = field(default_factory=_empty_map)
     container: Any = None
     registry_auths: Any = None
     ssh: Mapping[str, Any] | None = None
     llm: Mapping[str, Any] | None = None
     secrets: tuple[Mapping[str, Any], ...] = ()
-    run_config: Mapping[str, Any] = EMPTY_MAP
-    extras: Mapping[str, Any] = EMPTY_MAP  # accepted 2.x-only root keys kept as written
+    run_config: Mapping[str, Any] = field(default_factory=_empty_map)
+    extras: Mapping[str, Any] = field(default_factory=_empty_map)  # accepted 2.x-only root keys kept as written
     steps: tuple[Step, ...] = ()
-    local_dags: Mapping[str, "Dag"] = field(default=EMPTY_MAP)
+    local_dags: Mapping[str, "Dag"] = field(default_factory=_empty_map)
     source: str = ""  # the YAML text of this document, for dag.json and the API
 
     @property
