@@ -1,0 +1,38 @@
+"""Helpers shared by the tests: run the real `dagu` CLI in a subprocess, find the reference binary."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def run_dagu(*args: str, home: Path, cwd: Path | None = None, env: dict | None = None, timeout: float = 60,
+             input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m dagu <args>` with DAGU_HOME=home and return the completed process."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DAGU_")}
+    full_env.update({"DAGU_HOME": str(home), "DISABLE_PROGRESS": "1"})
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "dagu", *args],
+        cwd=cwd or ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, input=input,
+    )
+
+
+def reference_dagu() -> str | None:
+    """Path of the real Dagu binary (1.30.x) if one is installed, else None."""
+    candidates = [
+        os.environ.get("DAGU_REF_BIN"),
+        str(ROOT / ".cache/dagu-ref/node_modules/@dagu-org/dagu-linux-x64/bin/dagu"),
+        "/tmp/dagubin/node_modules/@dagu-org/dagu-linux-x64/bin/dagu",
+    ]
+    for c in candidates:
+        if c and Path(c).is_file() and os.access(c, os.X_OK):
+            return c
+    return shutil.which("dagu-ref")
