@@ -1,0 +1,140 @@
+"""The message vocabulary of the actor runtime: frozen, slotted dataclasses, by section.
+
+This module owns what actors say to each other, not who handles it or how. A
+message is a fact or a request, never a handle to someone's state, so every
+field is immutable (str, int, float, bool, None, tuples and frozensets of those).
+Each class names its sender and receiver in its docstring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "StopRun",
+    "RunDeadline",
+    "Wake",
+    "RestartStep",
+    "StopStep",
+    "StepStarted",
+    "StepFinished",
+    "StepChanged",
+    "RunChanged",
+    "ChildExited",
+    "GetSnapshot",
+    "RestartChild",
+]
+
+
+# --- Common ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GetSnapshot:
+    """Anyone -> a long-lived actor (by `ask`): reply with the actor's `snapshot()`."""
+
+
+# --- Supervision ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChildExited:
+    """Supervised actor -> its supervisor (or parent): the actor stopped, cleanly or not.
+
+    A supervisor that gives up sends this to its own parent with `abnormal=True`:
+    escalation is nothing more than the supervisor's own abnormal exit.
+    """
+
+    child_id: str
+    reason: str  # "stopped", "crashed", "failed to start", "restart intensity exceeded: ..."
+    abnormal: bool
+    error: str | None = None  # "ValueError: bad input" when an exception caused the exit
+    actor_urn: str | None = None  # which incarnation exited; a supervisor ignores stale ones
+
+
+@dataclass(frozen=True, slots=True)
+class RestartChild:
+    """SupervisorActor's backoff timer -> that SupervisorActor: a restart's delay is over."""
+
+    child_id: str  # the child whose exit caused the restart (for logs)
+    token: int  # names the pending restart; a later exit re-tokens the children it covers
+
+
+# --- DAG runs and steps -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StopRun:
+    """CLI signal handler / API -> DagRunActor: stop the run (steps get their stop signal)."""
+
+    reason: str = "stop requested"
+    force: bool = False  # a second request: no grace
+
+
+@dataclass(frozen=True, slots=True)
+class RunDeadline:
+    """DagRunActor's timeout timer -> DagRunActor: the run's `timeout_sec` has passed."""
+
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """DagRunActor's `delay_sec` timer -> DagRunActor: launching may go on."""
+
+
+@dataclass(frozen=True, slots=True)
+class RestartStep:
+    """DagRunActor's retry/repeat timer -> DagRunActor: start the next attempt of a step."""
+
+    run_id: str
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopStep:
+    """DagRunActor -> StepActor: stop the attempt (signal, then SIGKILL after the grace)."""
+
+    signal_name: str = "SIGTERM"
+    grace_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    """StepActor -> DagRunActor: the attempt's process (or executor) is running."""
+
+    run_id: str
+    node: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished:
+    """StepActor -> DagRunActor: one attempt of a step ended."""
+
+    run_id: str
+    node: str
+    attempt: int
+    status: int  # NodeStatus value: succeeded, failed, skipped or aborted
+    exit_code: int | None
+    error: str | None = None
+    output: str | None = None  # captured stdout, trimmed
+    timed_out: bool = False
+    repeat: bool = False  # the repeat policy asks for another execution
+
+
+@dataclass(frozen=True, slots=True)
+class StepChanged:
+    """DagRunActor -> observers (progress view, API, coordinator): a node's status changed."""
+
+    run_id: str
+    node: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunChanged:
+    """DagRunActor -> observers: the run's status changed."""
+
+    run_id: str
+    status: int
