@@ -33,15 +33,18 @@ class Attempt:
     timeout_s: float = 0.0  # 0 = none
     max_output_size: int = 1_048_576
     capture_output: bool = False  # keep stdout in memory for `output:`
+    timeout_grace_s: float = 5.0  # on timeout: SIGTERM, wait this long, then SIGKILL
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
-    exit_code: int  # -N when killed by signal N; TIMEOUT_EXIT_CODE on timeout
+    exit_code: int  # 128+N when killed by signal N (shell convention); TIMEOUT_EXIT_CODE on timeout
     error: str | None = None  # human text; None on success
     output: str | None = None  # captured stdout (trimmed) when capture_output
     timed_out: bool = False
     stopped: bool = False  # ended because stop() was called
+    killed_by: str | None = None  # signal name ("SIGKILL") when the process died by a signal
+    status: int | None = None  # NodeStatus to record on success (a sub-DAG that partially succeeded)
 
 
 class Executor(Protocol):
