@@ -221,6 +221,7 @@ class Step:
     container: Any = None  # str or frozen mapping
     llm: Mapping[str, Any] | None = None
     messages: tuple[Any, ...] = ()
+    extras: Mapping[str, Any] = field(default_factory=_empty_map)  # accepted 2.x-only step keys kept as written
 
     @property
     def is_script(self) -> bool:
