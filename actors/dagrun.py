@@ -33,7 +33,7 @@ from actors.messages import (
 from actors.plan import NodeOutcome, Plan, Readiness, final_run_status
 from actors.retry import step_restart_policy
 from actors.step import StepActor, StepJob
-from dagu.resolve import ResolveError, evaluate_precondition, matches_output, output_key
+from dagu.resolve import ResolveError, StepRef, evaluate_precondition, matches_output
 from dagu.spec.model import HANDLER_NODE_NAMES, Dag, Step
 from dagu.status import NodeStatus, RunStatus
 from dagu.steps.shell import build_shell
@@ -194,6 +194,11 @@ class DagRunActor(pykka.ThreadingActor):
     def _schedule(self) -> None:
         """Launch every step that may start; settle those that never will; finish when done."""
         if self._phase != "main":
+            return
+        if self._cancelled:
+            # Stopped: steps that never started stay not_started (dag-spec 3.14).
+            if not self._running and not self._restarting:
+                self._begin_handlers(self._compute_status())
             return
         changed = True
         while changed:
@@ -557,12 +562,12 @@ class DagRunActor(pykka.ThreadingActor):
         path = os.path.expanduser(expand(step.working_dir, env, backticks=False))
         return path if os.path.isabs(path) else os.path.join(self._s.working_dir, path)
 
-    def _step_refs(self) -> dict[str, dict[str, str]]:
+    def _step_refs(self) -> dict[str, StepRef]:
         refs = {}
         for s in self._dag.steps:
             if s.id:
                 n = self._nodes[s.name]
-                refs[s.id] = {"stdout": n.stdout, "stderr": n.stderr, "exit_code": "" if n.exit_code is None else str(n.exit_code)}
+                refs[s.id] = StepRef(stdout=n.stdout, stderr=n.stderr, exit_code=n.exit_code or 0)
         return refs
 
     def _step_or_handler(self, name: str) -> Step:

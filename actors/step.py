@@ -17,7 +17,7 @@ from typing import Any
 import pykka
 
 from actors.messages import ChildExited, StepFinished, StepStarted, StopStep
-from dagu.resolve import ResolveError, evaluate_env, evaluate_precondition, expand
+from dagu.resolve import ResolveError, evaluate_env, evaluate_precondition, expand_command, expand_script
 from dagu.spec.model import Dag, Step
 from dagu.status import NodeStatus
 from dagu.steps import registry
@@ -42,7 +42,7 @@ class StepJob:
     cwd: str
     stdout_path: str
     stderr_path: str
-    step_refs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # id -> {stdout, stderr, exit_code}
+    step_refs: Mapping[str, Any] = field(default_factory=dict)  # step id -> dagu.resolve.StepRef
     check_preconditions: bool = True
     timeout_grace_s: float = 5.0
     context: Mapping[str, Any] = field(default_factory=dict)  # for sub-DAG executors: settings, parent
@@ -118,8 +118,11 @@ class StepActor(pykka.ThreadingActor):
                 for pre in step.preconditions:
                     if not evaluate_precondition(pre, env, shell=job.shell, cwd=job.cwd, env=env):
                         return self._finished(NodeStatus.SKIPPED, None, None)
-            commands = tuple(expand(c, env, steps=job.step_refs, shell=job.shell) for c in step.commands)
-            script = expand(step.script, env, steps=job.step_refs, backticks=False) if step.script is not None else None
+            commands = tuple(
+                expand_command(c, env, steps=job.step_refs, shell=job.shell, process_env=env, env_for_shell=env, cwd=job.cwd)
+                for c in step.commands
+            )
+            script = expand_script(step.script, env, steps=job.step_refs, process_env=env) if step.script is not None else None
         except ResolveError as exc:
             return self._finished(NodeStatus.FAILED, None, str(exc))
         attempt = Attempt(

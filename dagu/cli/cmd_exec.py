@@ -8,7 +8,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("command", nargs="+", help="the command and its arguments (after --)")
+    parser.add_argument("argv", nargs="+", metavar="command", help="the command and its arguments (after --)")
     parser.add_argument("-r", "--run-id", help="use this run ID")
     parser.add_argument("-N", "--name", help="DAG name (default: exec-<command>)")
     parser.add_argument("--workdir", help="working directory (must exist)")
@@ -36,12 +36,12 @@ def run(args, settings) -> int:
         if not sep or not key:
             raise InvalidRequest(f"invalid --env value {item!r}: expected KEY=VALUE")
         env.append({key: value})
-    name = args.name or ("exec-" + os.path.basename(args.command[0]))[:40]
+    name = args.name or ("exec-" + os.path.basename(args.argv[0]))[:40]
     doc = {
         "name": "".join(c if c.isalnum() or c in "-_." else "_" for c in name),
         "type": "chain",
         "working_dir": workdir,
-        "steps": [{"name": "main", "command": shlex.join(args.command)}],
+        "steps": [{"name": "main", "command": shlex.join(args.argv)}],
     }
     if env:
         doc["env"] = env

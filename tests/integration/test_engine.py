@@ -141,6 +141,7 @@ def test_max_active_steps_limits_concurrency(tmp_path):
 
 def test_step_preconditions_skip_and_negate(tmp_path):
     path = write(tmp_path, "pre", """
+        type: graph
         params: MODE=fast
         steps:
           - name: matches
@@ -383,7 +384,8 @@ def test_params_env_outputs_and_run_variables_reach_steps(tmp_path):
             command: 'echo "${OUT}|$DAG_NAME|$DAG_RUN_STEP_NAME|${step_a.exit_code}|`echo tick`"'
             output: B
     """)
-    assert start(tmp_path, path, "--", "NAME=there").returncode == 0
+    result = run_dagu("start", str(path), "--", "NAME=there", home=tmp_path / "home")
+    assert result.returncode == 0, result.stdout + result.stderr
     doc = nodes(status(tmp_path, "vals"))
     assert doc["a"]["outputs"] == {"OUT": "first hello there dot"}
     assert doc["b"]["outputs"] == {"B": "first hello there dot|vals|b|0|tick"}
