@@ -61,19 +61,22 @@ def run_dag(dag: Dag, settings: Settings, request: RunRequest = RunRequest()) ->
     store = RunStore(settings.data_dir, settings.log_dir)
     working_dir = _working_dir(dag, request)
     shell = build_shell(None, dag.shell, settings.default_shell, os.environ)
+    # The 1.30 binary evaluates the DAG env first (params are not visible to it); params
+    # may then refer to env values. Checked against the binary in test_compare_dagu.
+    dag_env = evaluate_env(dag.env, {}, process_env=os.environ, shell=shell, cwd=working_dir)
     if request.retry_of is not None:
         run = locate_run(store, DagRef(dag.name, request.retry_of.run_id), request.root) if request.parent else store.find_run(dag.name, request.retry_of.run_id)
         params = _params_from_list(request.retry_of.params_list)
     else:
         params = resolve_params(
             dag.params, request.params_text, request.param_args, evaluate=request.evaluate_params,
-            env=os.environ, shell=shell, cwd=working_dir,
+            env={**os.environ, **dag_env}, shell=shell, cwd=working_dir,
         )
         parent = locate_run(store, request.parent, request.root) if request.parent else None
         run = store.create_run(dag.name, request.run_id or new_run_id(), parent=parent)
     _set_title(dag.name, run.run_id)
     attempt = store.new_attempt(run)
-    env = _run_env(dag, settings, run.run_id, str(attempt.run_log_path), params, working_dir, shell)
+    env = _run_env(dag, dag_env, settings, run.run_id, str(attempt.run_log_path), params, working_dir)
     record = _initial_record(dag, run.run_id, attempt, params, request)
     keep = reset_for_retry(dag, request.retry_of, request.retry_step) if request.retry_of else {}
     store.write_dag_json(attempt, {"name": dag.name, "file": dag.file, "yamlData": dag.source, "params": params_text(params)})
@@ -217,15 +220,14 @@ def _working_dir(dag: Dag, request: RunRequest) -> str:
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
-def _run_env(dag: Dag, settings: Settings, run_id: str, log_file: str, params: Sequence[Param], working_dir: str,
-             shell: Sequence[str]) -> dict[str, str]:
+def _run_env(dag: Dag, dag_env: Mapping[str, str], settings: Settings, run_id: str, log_file: str,
+             params: Sequence[Param], working_dir: str) -> dict[str, str]:
     """Host allow-list, then params, DAG env, dotenv and the run-context variables (low to high)."""
     env = host_env(os.environ, settings.env_passthrough, settings.env_passthrough_prefixes)
     if settings.home is not None:
         env["DAGU_HOME"] = str(settings.home)
-    p_env = params_env(params)
-    env.update(p_env)
-    env.update(evaluate_env(dag.env, p_env, process_env=os.environ, shell=shell, cwd=working_dir))
+    env.update(params_env(params))
+    env.update(dag_env)
     dag_dir = str(Path(dag.file).parent) if dag.file and not dag.file.startswith("<") else None
     env.update(read_dotenv(list(dag.dotenv), working_dir, dag_dir))
     env.update(run_context_env(dag_name=dag.name, run_id=run_id, log_file=log_file, params=params))

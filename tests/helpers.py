@@ -16,7 +16,8 @@ def run_dagu(*args: str, home: Path, cwd: Path | None = None, env: dict | None =
              input: str | None = None) -> subprocess.CompletedProcess:
     """Run `python -m dagu <args>` with DAGU_HOME=home and return the completed process."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DAGU_")}
-    full_env.update({"DAGU_HOME": str(home), "DISABLE_PROGRESS": "1"})
+    # Run the tree under test, whatever an editable install elsewhere points at.
+    full_env.update({"DAGU_HOME": str(home), "DISABLE_PROGRESS": "1", "PYTHONPATH": str(ROOT)})
     if env:
         full_env.update(env)
     return subprocess.run(

@@ -26,9 +26,10 @@ def run(args, settings) -> int:
     dag = load_for_run(args, settings)
     workdir = args.default_working_dir or str(Path(dag.file).parent)
     shell = build_shell(None, dag.shell, settings.default_shell, os.environ)
-    params = resolve_params(dag.params, args.params_text, tuple(args.params), env=os.environ, shell=shell, cwd=workdir)
+    dag_env = evaluate_env(dag.env, {}, process_env=os.environ, shell=shell, cwd=workdir)
+    params = resolve_params(dag.params, args.params_text, tuple(args.params), env={**os.environ, **dag_env}, shell=shell, cwd=workdir)
     env = params_env(params)
-    env.update(evaluate_env(dag.env, env, process_env=os.environ, shell=shell, cwd=workdir))
+    env.update(dag_env)
     env.update({"DAG_NAME": dag.name, "DAG_RUN_ID": "<dry-run>"})
     plan = Plan(dag)
     out = [f"Plan of {dag.name}: {len(dag.steps)} step(s), type {dag.type.value} (dry run: nothing is executed)"]

@@ -71,6 +71,7 @@ def evaluate_env(
                 process_env=process_env,
                 env_for_shell={**process_env, **known},
                 cwd=cwd,
+                unset_empty=True,
             )
         except ResolveError as exc:
             raise ResolveError(f"env {name}: {exc}") from exc

@@ -111,6 +111,7 @@ def expand(
     env_for_shell: Mapping[str, str] | None = None,
     process_env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    unset_empty: bool = False,
 ) -> str:
     """Evaluate `text` through the chosen stages of the 1.30 pipeline.
 
@@ -123,6 +124,8 @@ def expand(
         env_for_shell: environment of backtick commands; default process env + variables.
         process_env: consulted by the SHELL stage; default `os.environ`.
         cwd: working directory of backtick commands.
+        unset_empty: in the SHELL stage, unset `$X`/`${X}` become "" (the 1.30 binary
+            does this for DAG env values) instead of staying as written.
 
     Raises:
         ResolveError: a backtick command failed or `${X:?msg}` fired.
@@ -139,7 +142,7 @@ def expand(
     if stages & Stage.BACKTICKS:
         work = _BACKTICK_RE.sub(run.backtick, work)
     if stages & Stage.SHELL:
-        work = expand_parameters(work, run.lookup)
+        work = expand_parameters(work, (lambda name: run.lookup(name) or "") if unset_empty else run.lookup)
     return run.restore(work, drop_escapes=bool(stages & Stage.SHELL))
 
 

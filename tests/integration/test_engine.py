@@ -371,14 +371,14 @@ def test_delay_sec_pauses_after_each_launch(tmp_path):
 def test_params_env_outputs_and_run_variables_reach_steps(tmp_path):
     (tmp_path / ".env").write_text("FROM_DOTENV=dot\n")
     path = write(tmp_path, "vals", """
-        params: "first NAME=world"
+        params: "first NAME=world GREETED=${GREETING}!"
         env:
           - GREETING: hello
-          - PHRASE: "${GREETING} ${NAME}"
+          - PHRASE: "${GREETING} ${GREETING}"
         steps:
           - name: a
             id: step_a
-            command: echo "$1 $PHRASE $FROM_DOTENV"
+            command: echo "$1 $PHRASE $NAME $GREETED $FROM_DOTENV"
             output: OUT
           - name: b
             command: 'echo "${OUT}|$DAG_NAME|$DAG_RUN_STEP_NAME|${step_a.exit_code}|`echo tick`"'
@@ -387,8 +387,8 @@ def test_params_env_outputs_and_run_variables_reach_steps(tmp_path):
     result = run_dagu("start", str(path), "--", "NAME=there", home=tmp_path / "home")
     assert result.returncode == 0, result.stdout + result.stderr
     doc = nodes(status(tmp_path, "vals"))
-    assert doc["a"]["outputs"] == {"OUT": "first hello there dot"}
-    assert doc["b"]["outputs"] == {"B": "first hello there dot|vals|b|0|tick"}
+    assert doc["a"]["outputs"] == {"OUT": "first hello hello there hello! dot"}
+    assert doc["b"]["outputs"] == {"B": "first hello hello there hello! dot|vals|b|0|tick"}
 
 
 def test_host_environment_is_filtered_to_the_allow_list(tmp_path):
@@ -481,7 +481,8 @@ def test_exit_handler_failure_turns_a_success_into_failed(tmp_path):
 
 def _spawn_start(tmp_path: Path, path: Path, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGU_")}
-    env.update({"DAGU_HOME": str(tmp_path / "home"), "DISABLE_PROGRESS": "1", "DAGU_HEARTBEAT_INTERVAL": "0.2"})
+    env.update({"DAGU_HOME": str(tmp_path / "home"), "DISABLE_PROGRESS": "1", "DAGU_HEARTBEAT_INTERVAL": "0.2",
+                "PYTHONPATH": str(ROOT)})
     return subprocess.Popen([sys.executable, "-m", "dagu", "start", *args, str(path)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
