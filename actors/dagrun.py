@@ -33,7 +33,7 @@ from actors.messages import (
 from actors.plan import NodeOutcome, Plan, Readiness, final_run_status
 from actors.retry import step_restart_policy
 from actors.step import StepActor, StepJob
-from dagu.resolve import ResolveError, StepRef, evaluate_precondition, matches_output
+from dagu.resolve import ResolveError, StepRef, evaluate_precondition, expand, matches_output, resolve_dir
 from dagu.spec.model import HANDLER_NODE_NAMES, Dag, Step
 from dagu.status import NodeStatus, RunStatus
 from dagu.steps.shell import build_shell
@@ -72,12 +72,14 @@ class DagRunActor(pykka.ThreadingActor):
         self._s = setup
         self._dag = setup.dag
         self._plan = Plan(setup.dag)
+        self._ids = [(s.id, s.name) for s in setup.dag.steps if s.id]  # addressable by ${id.stdout} etc.
         self._record = setup.record
         self._nodes: dict[str, NodeRecord] = {n.name: n for n in setup.record.nodes}
         self._index: dict[str, int] = {n.name: i for i, n in enumerate(setup.record.nodes)}
         self._outcomes: dict[str, NodeOutcome] = {}
         self._running: dict[str, tuple[int, pykka.ActorRef]] = {}  # node -> (attempt, actor)
         self._restarting: dict[str, threading.Timer] = {}
+        self._awaiting_slot: list[str] = []  # restarts whose delay is over, waiting for a free slot
         self._attempt: dict[str, int] = {}
         self._timers: list[threading.Timer] = []
         self._phase = "pre"
@@ -197,9 +199,13 @@ class DagRunActor(pykka.ThreadingActor):
             return
         if self._cancelled:
             # Stopped: steps that never started stay not_started (dag-spec 3.14).
-            if not self._running and not self._restarting:
+            if not self._running and not self._restarting and not self._awaiting_slot:
                 self._begin_handlers(self._compute_status())
             return
+        while self._awaiting_slot and self._may_launch():
+            name = self._awaiting_slot.pop(0)
+            self._launch_step(name, attempt=self._attempt.get(name, 1) + 1)
+            self._hold_after_launch()
         changed = True
         while changed:
             changed = False
@@ -217,15 +223,19 @@ class DagRunActor(pykka.ThreadingActor):
                     changed = True
                 elif self._may_launch():
                     self._launch_step(name, attempt=1)
-                    if self._dag.delay_sec > 0:
-                        self._launch_hold = True
-                        self._timer(self._dag.delay_sec, Wake())
-        if not self._running and not self._restarting:
+                    self._hold_after_launch()
+        if not self._running and not self._restarting and not self._awaiting_slot:
             if len(self._outcomes) == len(self._plan.steps):
                 self._begin_handlers(self._compute_status())
             elif not self._launch_hold:
                 self._explicit_error = "deadlock: steps remain but none can start"
                 self._begin_handlers(RunStatus.FAILED)
+
+    def _hold_after_launch(self) -> None:
+        """delay_sec: no further launch until the Wake timer fires."""
+        if self._dag.delay_sec > 0:
+            self._launch_hold = True
+            self._timer(self._dag.delay_sec, Wake())
 
     def _may_launch(self) -> bool:
         if self._launch_hold or self._cancelled:
@@ -297,11 +307,11 @@ class DagRunActor(pykka.ThreadingActor):
             continuable = self._is_continuable(step, msg.exit_code, node.stdout)
             if continuable and step.continue_on.mark_success:
                 status = NodeStatus.SUCCEEDED
-        self._settle(name, status, error=msg.error or "" if status == NodeStatus.FAILED else (msg.error or ""), exit_code=msg.exit_code, continuable=continuable)
+        self._settle(name, status, error=msg.error or "", exit_code=msg.exit_code, continuable=continuable)
         self._schedule()
 
     def _may_retry(self, step: Step, node: NodeRecord, msg: StepFinished, status: NodeStatus) -> bool:
-        if status != NodeStatus.FAILED or step.retry_policy is None or msg.timed_out or self._cancelled:
+        if status != NodeStatus.FAILED or step.retry_policy is None:
             return False
         env = self._s.env
         try:
@@ -312,14 +322,13 @@ class DagRunActor(pykka.ThreadingActor):
             self._schedule()
             return True
         policy = step_restart_policy(step.retry_policy, limit=limit, interval_s=interval)
-        if node.retry_count >= limit or not policy.should_restart(msg.exit_code, timed_out=msg.timed_out):
+        if node.retry_count >= limit or not policy.should_restart(msg.exit_code, timed_out=msg.timed_out, cancelled=self._cancelled):
             return False
         delay = policy.delay_s(node.retry_count)
-        node.retry_count += 1
-        node.retried_at = utc_now()
-        self._write_node(msg.node, retry_count=node.retry_count, retried_at=node.retried_at, error=msg.error or "")
+        self._write_node(msg.node, retry_count=node.retry_count + 1, retried_at=utc_now(), error=msg.error or "")
         logger.info("run %s: step %s failed (%s); retry %d/%d in %.1fs", self._s.run_id, msg.node, msg.error, node.retry_count, limit, delay)
         self._restarting[msg.node] = self._timer(delay, RestartStep(self._s.run_id, msg.node))
+        self._schedule()  # the slot is free while the step waits out its delay
         return True
 
     def _may_repeat(self, step: Step, node: NodeRecord, msg: StepFinished, status: NodeStatus) -> bool:
@@ -331,19 +340,18 @@ class DagRunActor(pykka.ThreadingActor):
         delay = policy.interval_sec * (policy.backoff ** (node.done_count - 1))
         if policy.max_interval_sec is not None:
             delay = min(delay, policy.max_interval_sec)
-        node.repeated = True
         self._write_node(msg.node, done_count=node.done_count, repeated=True)
         self._restarting[msg.node] = self._timer(delay, RestartStep(self._s.run_id, msg.node))
+        self._schedule()
         return True
 
     def _on_restart(self, name: str) -> None:
         if self._restarting.pop(name, None) is None or self._cancelled:
             return
-        if not self._may_launch() and self._dag.max_active_steps > 0 and len(self._running) >= self._dag.max_active_steps:
-            # No free slot: try again when the next step ends.
-            self._restarting[name] = self._timer(0.05, RestartStep(self._s.run_id, name))
-            return
-        self._launch_step(name, attempt=self._attempt.get(name, 1) + 1)
+        # Restarts queue for a slot like any launch (max_active_steps, delay_sec);
+        # _schedule starts them before new steps, when the next step ends or the Wake comes.
+        self._awaiting_slot.append(name)
+        self._schedule()
 
     # -- stopping ----------------------------------------------------------------
 
@@ -355,7 +363,7 @@ class DagRunActor(pykka.ThreadingActor):
         self._abort_pending("aborted")
         self._stop_running()
         if self._phase == "main":
-            self._schedule_after_stop()
+            self._schedule()
         elif self._phase in ("pre", "init"):
             if not self._running:
                 self._begin_handlers(RunStatus.ABORTED)
@@ -371,22 +379,21 @@ class DagRunActor(pykka.ThreadingActor):
             if name not in self._outcomes and name not in self._running:
                 self._settle(name, NodeStatus.ABORTED, error=self._explicit_error)
         self._stop_running()
-        self._schedule_after_stop()
+        self._schedule()
 
     def _abort_pending(self, error: str) -> None:
         for name, timer in list(self._restarting.items()):
             timer.cancel()
             del self._restarting[name]
             self._settle(name, NodeStatus.ABORTED, error=error)
+        for name in self._awaiting_slot:
+            self._settle(name, NodeStatus.ABORTED, error=error)
+        self._awaiting_slot.clear()
 
     def _stop_running(self) -> None:
         for name, (_, ref) in self._running.items():
             step = self._step_or_handler(name)
             ref.tell(StopStep(step.signal_on_stop or "SIGTERM", float(self._dag.max_clean_up_time_sec)))
-
-    def _schedule_after_stop(self) -> None:
-        if self._phase == "main" and not self._running and not self._restarting:
-            self._begin_handlers(self._compute_status())
 
     # -- handlers ----------------------------------------------------------------
 
@@ -545,7 +552,7 @@ class DagRunActor(pykka.ThreadingActor):
 
     def _env_for(self, name: str, step: Step) -> dict[str, str]:
         env = dict(self._s.env)
-        for anc in self._plan.ancestors(name):
+        for anc in self._plan.output_sources(name):
             for var, text in self._nodes[anc].output_variables.items():
                 env[var] = text.partition("=")[2]
         env["DAG_RUN_STEP_NAME"] = name
@@ -555,19 +562,13 @@ class DagRunActor(pykka.ThreadingActor):
         return env
 
     def _working_dir(self, step: Step, env: Mapping[str, str]) -> str:
-        if not step.working_dir:
-            return self._s.working_dir
-        from dagu.resolve import expand
-
-        path = os.path.expanduser(expand(step.working_dir, env, backticks=False))
-        return path if os.path.isabs(path) else os.path.join(self._s.working_dir, path)
+        return resolve_dir(step.working_dir, env, self._s.working_dir) if step.working_dir else self._s.working_dir
 
     def _step_refs(self) -> dict[str, StepRef]:
         refs = {}
-        for s in self._dag.steps:
-            if s.id:
-                n = self._nodes[s.name]
-                refs[s.id] = StepRef(stdout=n.stdout, stderr=n.stderr, exit_code=n.exit_code or 0)
+        for step_id, name in self._ids:
+            n = self._nodes[name]
+            refs[step_id] = StepRef(stdout=n.stdout, stderr=n.stderr, exit_code=n.exit_code or 0)
         return refs
 
     def _step_or_handler(self, name: str) -> Step:
@@ -603,8 +604,6 @@ class _PreconditionsChecked:
 def _expand_number(value: int | float | str, env: Mapping[str, str]) -> float:
     if isinstance(value, (int, float)):
         return value
-    from dagu.resolve import expand
-
     text = expand(value, env, backticks=False).strip()
     try:
         return float(text)

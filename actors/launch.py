@@ -22,8 +22,18 @@ import pykka
 from actors.dagrun import DagRunActor, RunSetup, step_json
 from actors.messages import StopRun
 from dagu.config import Settings
-from dagu.resolve import evaluate_env, host_env, params_env, params_list, params_text, read_dotenv, resolve_params, run_context_env
-from dagu.resolve import expand, output_key
+from dagu.resolve import (
+    evaluate_env,
+    host_env,
+    output_key,
+    params_env,
+    params_list,
+    params_text,
+    read_dotenv,
+    resolve_dir,
+    resolve_params,
+    run_context_env,
+)
 from dagu.spec.model import Dag, Param
 from dagu.status import NodeStatus, RunStatus, TriggerType
 from dagu.steps.shell import build_shell
@@ -110,7 +120,7 @@ def run_dag(dag: Dag, settings: Settings, request: RunRequest = RunRequest()) ->
         on_done=on_done,
         observer=request.observer,
     )
-    heartbeat = Heartbeat(settings.proc_dir, dag.queue or dag.name, dag.name, run.run_id, interval_s=_heartbeat_interval()).start()
+    heartbeat = Heartbeat(settings.proc_dir, dag.queue or dag.name, dag.name, run.run_id, interval_s=settings.heartbeat_interval_s).start()
     ref = DagRunActor.start(setup)
     try:
         _wait(ref, done, wake_r, float(dag.max_clean_up_time_sec))
@@ -205,19 +215,14 @@ def _wake(sock: socket.socket) -> None:
         pass
 
 
-def _heartbeat_interval() -> float:
-    try:
-        return float(os.environ.get("DAGU_HEARTBEAT_INTERVAL", "15"))
-    except ValueError:
-        return 15.0
+def _dag_dir(dag: Dag) -> str | None:
+    """Folder of the DAG's file; None for a DAG loaded from text (`<string>`)."""
+    return str(Path(dag.file).parent) if dag.file and not dag.file.startswith("<") else None
 
 
 def _working_dir(dag: Dag, request: RunRequest) -> str:
-    base = request.default_working_dir or (str(Path(dag.file).parent) if dag.file and not dag.file.startswith("<") else os.getcwd())
-    if not dag.working_dir:
-        return base
-    path = os.path.expanduser(expand(dag.working_dir, os.environ, backticks=False))
-    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
+    base = request.default_working_dir or _dag_dir(dag) or os.getcwd()
+    return resolve_dir(dag.working_dir, os.environ, base) if dag.working_dir else base
 
 
 def _run_env(dag: Dag, dag_env: Mapping[str, str], settings: Settings, run_id: str, log_file: str,
@@ -228,8 +233,7 @@ def _run_env(dag: Dag, dag_env: Mapping[str, str], settings: Settings, run_id: s
         env["DAGU_HOME"] = str(settings.home)
     env.update(params_env(params))
     env.update(dag_env)
-    dag_dir = str(Path(dag.file).parent) if dag.file and not dag.file.startswith("<") else None
-    env.update(read_dotenv(list(dag.dotenv), working_dir, dag_dir))
+    env.update(read_dotenv(list(dag.dotenv), working_dir, _dag_dir(dag)))
     env.update(run_context_env(dag_name=dag.name, run_id=run_id, log_file=log_file, params=params))
     return env
 

@@ -44,18 +44,24 @@ class Plan:
             for d in s.depends:
                 self.dependents[d].append(s.name)
         self.order: list[str] = topological_order(dag)
-        self._ancestors: dict[str, frozenset[str]] = {}
+        self._output_sources: dict[str, frozenset[str]] = {}
 
-    def ancestors(self, name: str) -> frozenset[str]:
-        """Every step `name` depends on, directly or transitively (memoised)."""
-        found = self._ancestors.get(name)
-        if found is None:
-            acc: set[str] = set()
-            for d in self.steps[name].depends:
-                acc.add(d)
-                acc |= self.ancestors(d)
-            found = self._ancestors[name] = frozenset(acc)
-        return found
+    def output_sources(self, name: str) -> frozenset[str]:
+        """Ancestors of `name` (direct or transitive) that declare `output:`.
+
+        Only these matter for a step's environment; keeping just them keeps a long
+        chain linear instead of storing every step's whole ancestry. Computed once,
+        in topological order (no recursion, so any depth works).
+        """
+        if not self._output_sources:
+            for n in self.order:
+                acc: set[str] = set()
+                for d in self.steps[n].depends:
+                    if self.steps[d].output is not None:
+                        acc.add(d)
+                    acc |= self._output_sources[d]
+                self._output_sources[n] = frozenset(acc)
+        return self._output_sources[name]
 
     def descendants(self, name: str) -> set[str]:
         out: set[str] = set()

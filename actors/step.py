@@ -18,7 +18,7 @@ import pykka
 
 from actors.messages import ChildExited, StepFinished, StepStarted, StopStep
 from dagu.resolve import ResolveError, evaluate_env, evaluate_precondition, expand_command, expand_script
-from dagu.spec.model import Dag, Step
+from dagu.spec.model import Dag, Precondition, Step
 from dagu.status import NodeStatus
 from dagu.steps import registry
 from dagu.steps.base import Attempt, AttemptResult
@@ -26,6 +26,8 @@ from dagu.steps.base import Attempt, AttemptResult
 __all__ = ["StepActor", "StepJob"]
 
 logger = logging.getLogger(__name__)
+
+_SUB_DAG_TYPES = ("dag", "parallel")  # executors that start child runs and need the run context
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,14 +139,14 @@ class StepActor(pykka.ThreadingActor):
             stderr_path=job.stderr_path,
             timeout_s=float(step.timeout_sec or 0),
             max_output_size=job.dag.max_output_size,
-            capture_output=step.output is not None or step.type in ("dag", "parallel"),
+            capture_output=step.output is not None or step.type in _SUB_DAG_TYPES,
             timeout_grace_s=job.timeout_grace_s,
         )
         try:
             factory = registry.resolve(step.type)
         except registry.UnknownStepType as exc:
             return self._finished(NodeStatus.FAILED, None, str(exc))
-        executor = factory(attempt, **({"context": job.context} if step.type in ("dag", "parallel") else {}))
+        executor = factory(attempt, context=job.context) if step.type in _SUB_DAG_TYPES else factory(attempt)
         with self._lock:
             stop = self._stop_request
             self._executor = executor
@@ -172,8 +174,6 @@ class StepActor(pykka.ThreadingActor):
         job, policy = self._job, self._job.step.repeat_policy
         assert policy is not None
         if policy.condition is not None:
-            from dagu.spec.model import Precondition
-
             holds = evaluate_precondition(
                 Precondition(policy.condition, policy.expected), env, shell=job.shell, cwd=job.cwd, env=env
             )

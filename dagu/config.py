@@ -57,6 +57,7 @@ class Settings:
     queues: tuple[QueueConfig, ...] = ()
     scheduler_port: int = 8090
     zombie_detection_interval_s: float = 45.0
+    heartbeat_interval_s: float = 15.0  # how often a run process rewrites its heartbeat file
     lock_stale_threshold_s: float = 30.0
     lock_retry_interval_s: float = 5.0
     env_passthrough: tuple[str, ...] = ()
@@ -173,6 +174,7 @@ def load_settings(
         ("zombie_detection_interval", "DAGU_SCHEDULER_ZOMBIE_DETECTION_INTERVAL", "zombie_detection_interval_s"),
         ("lock_stale_threshold", "DAGU_SCHEDULER_LOCK_STALE_THRESHOLD", "lock_stale_threshold_s"),
         ("lock_retry_interval", "DAGU_SCHEDULER_LOCK_RETRY_INTERVAL", "lock_retry_interval_s"),
+        ("heartbeat_interval", "DAGU_HEARTBEAT_INTERVAL", "heartbeat_interval_s"),
     ):
         value = env.get(env_name) or _get(sched, key)
         if value not in (None, ""):

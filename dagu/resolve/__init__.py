@@ -10,6 +10,7 @@ from dagu.resolve.env import (
     host_env,
     parse_dotenv,
     read_dotenv,
+    resolve_dir,
     run_context_env,
 )
 from dagu.resolve.errors import ResolveError
@@ -56,6 +57,7 @@ __all__ = [
     "HOST_ENV_PREFIXES",
     "evaluate_env",
     "read_dotenv",
+    "resolve_dir",
     "parse_dotenv",
     "host_env",
     "run_context_env",

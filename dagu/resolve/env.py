@@ -78,6 +78,12 @@ def evaluate_env(
     return result
 
 
+def resolve_dir(text: str, env: Mapping[str, str], base: str) -> str:
+    """A `working_dir` value: variables expanded (no backticks), `~` expanded, relative to `base`."""
+    path = os.path.expanduser(expand(text, env, backticks=False))
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
+
+
 def read_dotenv(paths: Sequence[str], working_dir: str | None, dag_dir: str | None) -> dict[str, str]:
     """Read dotenv files in order, later files overriding earlier; missing files are skipped.
 

@@ -95,19 +95,16 @@ class _Children:
         return self._stopped
 
     def _find_file(self, target: str) -> str:
+        """A sub-DAG file: next to the parent's file, in the step's folder, then in the DAGs folder."""
         from dagu.errors import NotFound
 
-        candidates = []
         p = Path(os.path.expanduser(target))
-        base = Path(self.ctx.get("dag_file") or ".").parent
-        for c in ([p] if p.is_absolute() else [base / p, Path(self.attempt.cwd) / p]):
-            candidates.append(c)
+        bases = [p] if p.is_absolute() else [Path(self.ctx.get("dag_file") or ".").parent / p, Path(self.attempt.cwd) / p]
         settings = self.ctx.get("settings")
-        if settings is not None:
-            candidates.append(settings.dags_dir / target)
-        if not target.endswith((".yaml", ".yml")):
-            candidates += [c.with_name(c.name + ".yaml") for c in list(candidates)]
-            candidates += [c.with_name(c.name + ".yml") for c in list(candidates) if not c.name.endswith(".yaml")]
+        if settings is not None and not p.is_absolute():
+            bases.append(settings.dags_dir / target)
+        suffixes = ("",) if target.endswith((".yaml", ".yml")) else ("", ".yaml", ".yml")
+        candidates = [b.with_name(b.name + suffix) for b in bases for suffix in suffixes]
         for c in candidates:
             if c.is_file():
                 return str(c)

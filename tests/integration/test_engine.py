@@ -136,6 +136,34 @@ def test_max_active_steps_limits_concurrency(tmp_path):
     assert peak == 1
 
 
+def test_a_retry_waits_for_a_free_slot_under_max_active_steps(tmp_path):
+    counter = tmp_path / "count"
+    log = tmp_path / "events"
+    path = write(tmp_path, "slot", f"""
+        type: graph
+        max_active_steps: 1
+        steps:
+          - name: flaky
+            command: 'echo "start $(date +%s%N)" >> {log}; n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}; sleep 0.1; echo "end $(date +%s%N)" >> {log}; [ $n -ge 1 ]'
+            retry_policy:
+              limit: 2
+              interval_sec: 0.1
+          - name: other
+            command: 'echo "start $(date +%s%N)" >> {log}; sleep 0.5; echo "end $(date +%s%N)" >> {log}'
+    """)
+    assert start(tmp_path, path).returncode == 0
+    doc = nodes(status(tmp_path, "slot"))
+    assert doc["flaky"]["retryCount"] == 1 and doc["other"]["statusLabel"] == "succeeded"
+    events = sorted((int(t), kind) for kind, t in (ln.split() for ln in log.read_text().splitlines()))
+    running = peak = 0
+    for _, kind in events:
+        running += 1 if kind == "start" else -1
+        peak = max(peak, running)
+    # NOTE: the retry's delay (0.1 s) ends while `other` (0.5 s) holds the only slot, so the
+    # restart must queue for it; a restart that ignored max_active_steps would make peak 2.
+    assert peak == 1 and len(events) == 6
+
+
 # -- preconditions and continue_on -------------------------------------------------------
 
 
