@@ -37,7 +37,7 @@ from dagu.resolve import ResolveError, StepRef, evaluate_precondition, expand, m
 from dagu.spec.model import HANDLER_NODE_NAMES, Dag, Step
 from dagu.status import NodeStatus, RunStatus
 from dagu.steps.shell import build_shell
-from dagu.store import HANDLER_KEYS, NodeRecord, RunRecord, StatusWriter, utc_now
+from dagu.store import HANDLER_KEYS, ChildRun, NodeRecord, RunRecord, StatusWriter, utc_now
 
 __all__ = ["DagRunActor", "RunSetup"]
 
@@ -298,6 +298,8 @@ class DagRunActor(pykka.ThreadingActor):
             self._set_output(name, step, msg.output)
         if status != NodeStatus.SKIPPED:
             node.done_count += 1
+        if msg.children:
+            self._write_node(name, children=[*node.children, *(ChildRun(run_id, params) for run_id, params in msg.children)])
         if self._may_retry(step, node, msg, status):
             return
         if self._may_repeat(step, node, msg, status):

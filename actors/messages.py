@@ -121,6 +121,7 @@ class StepFinished:
     output: str | None = None  # captured stdout, trimmed
     timed_out: bool = False
     repeat: bool = False  # the repeat policy asks for another execution
+    children: tuple[tuple[str, str], ...] = ()  # (run ID, params) of sub-DAG runs it started
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,4 +195,5 @@ class StepActor(pykka.ThreadingActor):
             output=None if result is None else result.output,
             timed_out=bool(result and result.timed_out),
             repeat=repeat,
+            children=() if result is None else result.children,
         )

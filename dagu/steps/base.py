@@ -45,6 +45,7 @@ class AttemptResult:
     stopped: bool = False  # ended because stop() was called
     killed_by: str | None = None  # signal name ("SIGKILL") when the process died by a signal
     status: int | None = None  # NodeStatus to record on success (a sub-DAG that partially succeeded)
+    children: tuple[tuple[str, str], ...] = ()  # (run ID, params) of the child runs a step started
 
 
 class Executor(Protocol):

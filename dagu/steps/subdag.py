@@ -36,6 +36,7 @@ class _Children:
         self.attempt = attempt
         self.ctx = context
         self._procs: list[subprocess.Popen] = []
+        self.started: list[tuple[str, str]] = []  # (run ID, params), in start order
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -68,6 +69,7 @@ class _Children:
             with open(a.stderr_path, "ab") as err:
                 proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
             self._procs.append(proc)
+            self.started.append((run_id, params))
         proc.wait()
         return self._result(target, run_id, params)
 
@@ -155,7 +157,7 @@ class SubDagExecutor:
             result = self._children.run_child(target, params)
         except Exception as exc:
             return AttemptResult(exit_code=1, error=str(exc))
-        return _finish(a, result, RunStatus.from_label(result["status"]), self._children.stopped)
+        return _finish(a, result, RunStatus.from_label(result["status"]), self._children)
 
     def stop(self, signal_name: str, grace_s: float) -> None:
         self._children.stop(signal_name, grace_s)
@@ -202,21 +204,23 @@ class ParallelExecutor:
             status = RunStatus.PARTIALLY_SUCCEEDED if RunStatus.PARTIALLY_SUCCEEDED in statuses else RunStatus.SUCCEEDED
         else:
             status = RunStatus.FAILED
-        return _finish(a, doc, status, self._children.stopped)
+        return _finish(a, doc, status, self._children)
 
     def stop(self, signal_name: str, grace_s: float) -> None:
         self._children.stop(signal_name, grace_s)
 
 
-def _finish(a: Attempt, doc: Mapping[str, Any], status: RunStatus, stopped: bool) -> AttemptResult:
+def _finish(a: Attempt, doc: Mapping[str, Any], status: RunStatus, children: _Children) -> AttemptResult:
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
     with open(a.stdout_path, "a") as f:
         f.write(text + "\n")
-    if stopped:
-        return AttemptResult(exit_code=1, error="stopped", output=text, stopped=True)
+    started = tuple(children.started)
+    if children.stopped:
+        return AttemptResult(exit_code=1, error="stopped", output=text, stopped=True, children=started)
     if status in _OK:
-        return AttemptResult(exit_code=0, output=text, status=4 if status == RunStatus.SUCCEEDED else 6)
-    return AttemptResult(exit_code=1, error=f"sub-DAG run ended {status.label}", output=text)
+        node_status = 4 if status == RunStatus.SUCCEEDED else 6
+        return AttemptResult(exit_code=0, output=text, status=node_status, children=started)
+    return AttemptResult(exit_code=1, error=f"sub-DAG run ended {status.label}", output=text, children=started)
 
 
 def _plain(value: Any) -> Any:

@@ -662,7 +662,10 @@ def test_sub_dag_from_another_file_with_params(tmp_path):
             output: FINAL
     """)
     assert start(tmp_path, path).returncode == 0
-    assert nodes(status(tmp_path, "boss"))["cmd_2"]["outputs"]["FINAL"] == "hi boss"
+    doc = nodes(status(tmp_path, "boss"))
+    assert doc["cmd_2"]["outputs"]["FINAL"] == "hi boss"
+    child = json.loads(stdout_of(doc["dag_1"]))
+    assert doc["dag_1"]["children"] == [{"dagRunId": child["dagRunId"], "params": "WHO=boss"}]
 
 
 def test_history_lists_runs_newest_first(tmp_path):
