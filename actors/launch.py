@@ -58,6 +58,8 @@ class RunRequest:
     default_working_dir: str | None = None
     retry_of: RunRecord | None = None  # dagu retry: the previous attempt's record
     retry_step: str | None = None  # dagu retry --step
+    queued_of: RunRecord | None = None  # a queued run being executed: its queued record
+    queue: str | None = None  # queue / proc group; default: the DAG's `queue`, else its name
     evaluate_params: bool = True
     observer: pykka.ActorRef | None = None
 
@@ -70,26 +72,25 @@ def run_dag(dag: Dag, settings: Settings, request: RunRequest = RunRequest()) ->
     """
     store = RunStore(settings.data_dir, settings.log_dir)
     working_dir = _working_dir(dag, request)
-    shell = build_shell(None, dag.shell, settings.default_shell, os.environ)
-    # The 1.30 binary evaluates the DAG env first (params are not visible to it); params
-    # may then refer to env values. Checked against the binary in test_compare_dagu.
-    dag_env = evaluate_env(dag.env, {}, process_env=os.environ, shell=shell, cwd=working_dir)
-    if request.retry_of is not None:
-        run = locate_run(store, DagRef(dag.name, request.retry_of.run_id), request.root) if request.parent else store.find_run(dag.name, request.retry_of.run_id)
-        params = _params_from_list(request.retry_of.params_list)
+    existing = request.retry_of or request.queued_of
+    if existing is not None:
+        run = locate_run(store, DagRef(dag.name, existing.run_id), request.root) if request.parent else store.find_run(dag.name, existing.run_id)
+        params = _params_from_list(existing.params_list)
+        dag_env = evaluate_env(dag.env, {}, process_env=os.environ, shell=_shell(dag, settings), cwd=working_dir)
     else:
-        params = resolve_params(
-            dag.params, request.params_text, request.param_args, evaluate=request.evaluate_params,
-            env={**os.environ, **dag_env}, shell=shell, cwd=working_dir,
-        )
+        params, dag_env = _params_and_env(dag, settings, request, working_dir)
         parent = locate_run(store, request.parent, request.root) if request.parent else None
         run = store.create_run(dag.name, request.run_id or new_run_id(), parent=parent)
     _set_title(dag.name, run.run_id)
     attempt = store.new_attempt(run)
     env = _run_env(dag, dag_env, settings, run.run_id, str(attempt.run_log_path), params, working_dir)
     record = _initial_record(dag, run.run_id, attempt, params, request)
+    if request.queued_of is not None:
+        record.queued_at = request.queued_of.queued_at
+        record.trigger_type = request.queued_of.trigger_type
     keep = reset_for_retry(dag, request.retry_of, request.retry_step) if request.retry_of else {}
-    store.write_dag_json(attempt, {"name": dag.name, "file": dag.file, "yamlData": dag.source, "params": params_text(params)})
+    queue = _queue_name(dag, request)
+    store.write_dag_json(attempt, _dag_json(dag, params, queue))
     done = threading.Event()
     final: list[RunRecord] = []
 
@@ -120,7 +121,7 @@ def run_dag(dag: Dag, settings: Settings, request: RunRequest = RunRequest()) ->
         on_done=on_done,
         observer=request.observer,
     )
-    heartbeat = Heartbeat(settings.proc_dir, dag.queue or dag.name, dag.name, run.run_id, interval_s=settings.heartbeat_interval_s).start()
+    heartbeat = Heartbeat(settings.proc_dir, queue, dag.name, run.run_id, interval_s=settings.heartbeat_interval_s).start()
     ref = DagRunActor.start(setup)
     try:
         _wait(ref, done, wake_r, float(dag.max_clean_up_time_sec))
@@ -131,6 +132,34 @@ def run_dag(dag: Dag, settings: Settings, request: RunRequest = RunRequest()) ->
     rec = final[0]
     _write_outputs(store, attempt, dag, rec, params)
     return rec, attempt
+
+
+def enqueue_run(dag: Dag, settings: Settings, request: RunRequest = RunRequest(), *, priority: str = "low") -> RunRecord:
+    """Create a run in status `queued` and its queue item; a QueueActor starts it later.
+
+    The record is durable before the item exists, so a queue reader never sees an item
+    without its run.
+
+    Raises:
+        DaguError: the params cannot be evaluated, or the run ID is taken.
+    """
+    from dagu.store.queue import QueueStore
+
+    store = RunStore(settings.data_dir, settings.log_dir)
+    working_dir = _working_dir(dag, request)
+    params, _ = _params_and_env(dag, settings, request, working_dir)
+    run = store.create_run(dag.name, request.run_id or new_run_id())
+    attempt = store.new_attempt(run)
+    record = _initial_record(dag, run.run_id, attempt, params, request)
+    record.status = RunStatus.QUEUED
+    record.queued_at = utc_now()
+    queue = _queue_name(dag, request)
+    store.write_dag_json(attempt, _dag_json(dag, params, queue))
+    writer = StatusWriter(attempt.status_path)
+    writer.open(record)
+    writer.release()
+    QueueStore(settings.queue_dir).push(queue, dag.name, run.run_id, priority=priority)
+    return record
 
 
 def reset_for_retry(dag: Dag, previous: RunRecord, only_step: str | None) -> dict[str, NodeRecord]:
@@ -213,6 +242,41 @@ def _wake(sock: socket.socket) -> None:
         sock.send(b"x")
     except OSError:
         pass
+
+
+def _shell(dag: Dag, settings: Settings) -> tuple[str, ...]:
+    return build_shell(None, dag.shell, settings.default_shell, os.environ)
+
+
+def _params_and_env(dag: Dag, settings: Settings, request: RunRequest, working_dir: str) -> tuple[list[Param], dict[str, str]]:
+    """The run's params and evaluated DAG env.
+
+    The 1.30 binary evaluates the DAG env first (params are not visible to it); params
+    may then refer to env values. Checked against the binary in test_compare_dagu.
+    """
+    shell = _shell(dag, settings)
+    dag_env = evaluate_env(dag.env, {}, process_env=os.environ, shell=shell, cwd=working_dir)
+    params = resolve_params(
+        dag.params, request.params_text, request.param_args, evaluate=request.evaluate_params,
+        env={**os.environ, **dag_env}, shell=shell, cwd=working_dir,
+    )
+    return params, dag_env
+
+
+def _queue_name(dag: Dag, request: RunRequest) -> str:
+    return request.queue or dag.queue or dag.name
+
+
+def _dag_json(dag: Dag, params: Sequence[Param], queue: str) -> dict[str, Any]:
+    """What dag.json keeps: enough to run the DAG again (retry, queue dispatch) as it was."""
+    return {
+        "name": dag.name,
+        "file": dag.file,
+        "yamlData": dag.source,
+        "params": params_text(params),
+        "queue": queue,
+        "maxActiveRuns": dag.max_active_runs,
+    }
 
 
 def _dag_dir(dag: Dag) -> str | None:

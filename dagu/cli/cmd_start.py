@@ -10,11 +10,14 @@ def add_arguments(parser) -> None:
 
     add_run_flags(parser)
     parser.add_argument("-r", "--run-id", help="use this run ID (letters, digits, - and _; at most 64)")
+    parser.add_argument("--queued", action="store_true", help="execute the queued run --run-id (what the queue does)")
 
 
 def run(args, settings) -> int:
     from dagu.cli.runopts import load_for_run, parse_ref
 
+    if args.queued:
+        return _run_queued(args, settings)
     dag = load_for_run(args, settings)
     from actors.launch import RunRequest
     from dagu.status import TriggerType
@@ -30,6 +33,26 @@ def run(args, settings) -> int:
         default_working_dir=args.default_working_dir,
     )
     return execute(dag, settings, request, quiet=args.quiet)
+
+
+def _run_queued(args, settings) -> int:
+    """Execute a run that `dagu enqueue` created, as a new attempt of the same run."""
+    from actors.launch import RunRequest
+    from dagu.cli.cmd_retry import stored_dag
+    from dagu.cli.lookup import dag_name_of, find_run
+    from dagu.errors import Conflict, InvalidRequest
+    from dagu.status import RunStatus
+    from dagu.store import RunStore
+
+    if not args.run_id:
+        raise InvalidRequest("--queued needs --run-id")
+    name = dag_name_of(args.dag, settings)
+    _, attempt, record = find_run(settings, name, args.run_id)
+    if record.status != RunStatus.QUEUED:
+        raise Conflict(f"run {args.run_id} of {name} is {record.status.label}, not queued")
+    queue = RunStore(settings.data_dir, settings.log_dir).read_dag_json(attempt).get("queue")
+    dag = stored_dag(settings, attempt, name)
+    return execute(dag, settings, RunRequest(queued_of=record, queue=queue), quiet=args.quiet)
 
 
 def execute(dag, settings, request, *, quiet: bool) -> int:
