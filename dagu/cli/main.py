@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("dagu.cli.cmd_history", "list recent runs"),
     "cleanup": ("dagu.cli.cmd_cleanup", "delete old run history of a workflow"),
     "exec": ("dagu.cli.cmd_exec", "run a one-off command as a workflow run"),
+    "enqueue": ("dagu.cli.cmd_enqueue", "put a run on its queue; the scheduler starts it"),
+    "dequeue": ("dagu.cli.cmd_dequeue", "take a queued run off its queue"),
     "version": ("dagu.cli.cmd_version", "print the version"),
 }
 ALIASES = {"coord": "coordinator"}
