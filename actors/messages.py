@@ -23,6 +23,15 @@ __all__ = [
     "ChildExited",
     "GetSnapshot",
     "RestartChild",
+    "Enqueued",
+    "Drain",
+    "RunStarted",
+    "RunEnded",
+    "Tick",
+    "DagFileChanged",
+    "SweepZombies",
+    "TryLock",
+    "LockLost",
 ]
 
 
@@ -139,3 +148,67 @@ class RunChanged:
 
     run_id: str
     status: int
+
+
+# --- Queue ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """Whoever enqueued a run in-process (scheduler, API) -> QueueActor: an item was pushed."""
+
+    queue: str | None = None  # None: look at every queue
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """QueueActor's watcher thread and timers -> QueueActor: look at the queues now."""
+
+    reason: str = "timer"  # "queue changed", "run ended elsewhere", "safety net", "retry" (for logs)
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """Runner -> QueueActor: a run it launched is confirmed started (heartbeat, or status left queued)."""
+
+    run_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnded:
+    """Runner -> QueueActor: the process of a run it launched exited."""
+
+    run_id: str
+    queue: str
+    exit_code: int | None  # negative: killed by that signal
+
+
+# --- Scheduler --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """SchedulerActor's timer -> SchedulerActor: the earliest fire time (or a catch-up retry) is due."""
+
+
+@dataclass(frozen=True, slots=True)
+class DagFileChanged:
+    """SchedulerActor's DAG-folder watcher thread -> SchedulerActor: this file was added, changed or removed."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SweepZombies:
+    """SchedulerActor's slow timer -> SchedulerActor: mark running runs without a live heartbeat failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class TryLock:
+    """SchedulerActor's standby timer -> SchedulerActor: try to take the scheduler lock again."""
+
+
+@dataclass(frozen=True, slots=True)
+class LockLost:
+    """SchedulerLock's touch thread -> SchedulerActor: another scheduler now holds the lock."""

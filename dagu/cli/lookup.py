@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 from dagu.config import Settings
-from dagu.status import NodeStatus, RunStatus
 
 __all__ = ["dag_name_of", "find_run", "mark_if_zombie"]
 
@@ -52,25 +51,7 @@ def find_run(settings: Settings, dag_name: str, run_id: str | None = None):
 
 def mark_if_zombie(settings: Settings, attempt, record):
     """A run that says `running` but whose heartbeat is missing or stale is dead: record it as failed."""
-    if record.status != RunStatus.RUNNING:
-        return record
-    from dagu.store import find_heartbeat, is_alive, rewrite_status, utc_now
+    from dagu.store import zombie
 
-    beat = find_heartbeat(settings.proc_dir, record.name, record.run_id)
-    if beat is not None and is_alive(beat, stale_after_s=settings.zombie_detection_interval_s):
-        return record
-    why = "heartbeat stale" if beat is not None else "no heartbeat"
-    logger.warning("run %s/%s is a zombie (%s); marking it failed", record.name, record.run_id, why)
-    now = utc_now()
-    for node in record.nodes:
-        if node.status == NodeStatus.RUNNING:
-            node.status = NodeStatus.FAILED
-            node.error = f"the run process died ({why})"
-            node.finished_at = now
-    record.status = RunStatus.FAILED
-    record.error = f"zombie run: its process is gone ({why} for over {settings.zombie_detection_interval_s:g}s)"
-    record.finished_at = now
-    rewrite_status(attempt.status_path, record)
-    if beat is not None:
-        beat.unlink(missing_ok=True)
-    return record
+    stale = zombie.stale_after_s(settings.zombie_detection_interval_s)
+    return zombie.mark_if_zombie(settings.proc_dir, attempt, record, stale_after_s=stale)
