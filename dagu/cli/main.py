@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exec": ("dagu.cli.cmd_exec", "run a one-off command as a workflow run"),
     "enqueue": ("dagu.cli.cmd_enqueue", "put a run on its queue; the scheduler starts it"),
     "dequeue": ("dagu.cli.cmd_dequeue", "take a queued run off its queue"),
+    "scheduler": ("dagu.cli.cmd_scheduler", "fire schedules and start queued runs (a long-running service)"),
+    "start-all": ("dagu.cli.cmd_start_all", "run the server and the scheduler as supervised processes"),
     "version": ("dagu.cli.cmd_version", "print the version"),
 }
 ALIASES = {"coord": "coordinator"}
