@@ -27,7 +27,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from actors.supervisor import Clock, Intensity, Restart, RestartBook
+from actors.supervisor import Clock, Intensity, Restart, RestartBook, check_specs, is_restarted
 
 __all__ = [
     "CONFIG_ERROR_EXIT",
@@ -183,7 +183,7 @@ class ProcessSupervisor:
             raise ValueError(f"ProcessSupervisor.log_level: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
         self.name = name
         self._label = f"ProcessSupervisor({name})"
-        self._specs = _check_specs(specs)
+        self._specs = check_specs(specs, ProcessSpec)
         self._book = RestartBook(intensity, clock)
         self._book_lock = threading.Lock()  # never taken in the signal handler
         self._clock = clock
@@ -292,7 +292,7 @@ class ProcessSupervisor:
         if exitcode == CONFIG_ERROR_EXIT:
             logger.error("%s: child %s [%s] %s; not restarting, stopping all children", self._label, spec.id, pid, why)
             return CONFIG_ERROR_EXIT
-        if not _is_restarted(spec.restart, abnormal=exitcode != 0):
+        if not is_restarted(spec.restart, abnormal=exitcode != 0):
             logger.info("%s: child %s [%s] %s; %s, not restarting", self._label, spec.id, pid, why, spec.restart.value)
             self._exited.add(spec.id)
             return None
@@ -412,22 +412,6 @@ class ProcessSupervisor:
         if child_id in self._due:
             return ProcessSnapshot(child_id, None, "restarting", restarts)
         return ProcessSnapshot(child_id, None, "exited" if child_id in self._exited else "stopped", restarts)
-
-
-def _check_specs(specs: Sequence[ProcessSpec]) -> tuple[ProcessSpec, ...]:
-    specs = tuple(specs)
-    seen: set[str] = set()
-    for spec in specs:
-        if not isinstance(spec, ProcessSpec):
-            raise TypeError(f"expected ProcessSpec, got {spec!r}")
-        if spec.id in seen:
-            raise ValueError(f"duplicate child id {spec.id!r}; child ids must be unique within a supervisor")
-        seen.add(spec.id)
-    return specs
-
-
-def _is_restarted(restart: Restart, *, abnormal: bool) -> bool:
-    return restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and abnormal)
 
 
 def _has_exited(proc: BaseProcess) -> bool:

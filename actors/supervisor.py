@@ -38,6 +38,8 @@ __all__ = [
     "SupervisorActor",
     "SupervisorSnapshot",
     "call_later",
+    "check_specs",
+    "is_restarted",
 ]
 
 logger = logging.getLogger(__name__)
@@ -210,7 +212,7 @@ class SupervisorActor(SupervisedActor):
         clock: Clock = time.monotonic,
         timer: Timer = call_later,
     ) -> None:
-        specs = _check_specs(specs)  # before claiming: a bad spec list must not become someone's child
+        specs = check_specs(specs, ChildSpec)  # before claiming: a bad spec list must not become someone's child
         super().__init__(supervisor=parent, child_id=child_id)
         if child_id is None and self._claim is None:
             self.child_id = name  # what a parent given by argument hears about
@@ -279,7 +281,7 @@ class SupervisorActor(SupervisedActor):
         del self._running[message.child_id]
         spec = self._specs[self._index[message.child_id]]
         why = _describe_exit(message)
-        if not _is_restarted(spec.restart, abnormal=message.abnormal):
+        if not is_restarted(spec.restart, abnormal=message.abnormal):
             logger.info("%s: child %s %s; %s, not restarting", self._label, spec.id, why, spec.restart.value)
             self._exited.add(spec.id)
             return
@@ -411,19 +413,24 @@ class SupervisorActor(SupervisedActor):
         return ChildSnapshot(child_id, "exited" if child_id in self._exited else "stopped", None)
 
 
-def _check_specs(specs: Sequence[ChildSpec]) -> tuple[ChildSpec, ...]:
+def check_specs(specs: Sequence[Any], kind: type) -> tuple[Any, ...]:
+    """The specs as a tuple, each of type `kind`, ids unique; wiring mistakes fail at build time.
+
+    Shared by this supervisor and the OS-process one (`actors.processes`).
+    """
     specs = tuple(specs)
     seen: set[str] = set()
     for spec in specs:
-        if not isinstance(spec, ChildSpec):
-            raise TypeError(f"expected ChildSpec, got {spec!r}")
+        if not isinstance(spec, kind):
+            raise TypeError(f"expected {kind.__name__}, got {spec!r}")
         if spec.id in seen:
             raise ValueError(f"duplicate child id {spec.id!r}; child ids must be unique within a supervisor")
         seen.add(spec.id)
     return specs
 
 
-def _is_restarted(restart: Restart, *, abnormal: bool) -> bool:
+def is_restarted(restart: Restart, *, abnormal: bool) -> bool:
+    """Whether a child with this restart type comes back after a (normal or abnormal) exit."""
     return restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and abnormal)
 
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +38,20 @@ def reference_dagu() -> str | None:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
             return c
     return shutil.which("dagu-ref")
+
+
+def wait_for(predicate, what: str, timeout: float = 20.0):
+    """Return the first truthy value of `predicate()`, checking with a short backoff until `timeout`.
+
+    Raises:
+        AssertionError: naming `what` never happened.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

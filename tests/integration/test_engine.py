@@ -11,9 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
 
-from helpers import ROOT, run_dagu
+from helpers import ROOT, run_dagu, wait_for
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -44,16 +43,6 @@ def stdout_of(node: dict) -> str:
     return Path(node["stdout"]).read_text() if node["stdout"] else ""
 
 
-def wait_for(predicate, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 # -- order and dependencies ------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from actors.processes import CONFIG_ERROR_EXIT, RESTARTS_EXCEEDED_EXIT, ProcessSpec, ProcessSupervisor
-from actors.supervisor import Intensity, Restart
+from actors.supervisor import Intensity
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

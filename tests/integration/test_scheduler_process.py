@@ -7,21 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
-from helpers import ROOT, run_dagu
+from helpers import ROOT, run_dagu, wait_for
 
 
-def _wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _scheduler(home, log):
@@ -50,7 +39,7 @@ def test_a_killed_scheduler_loses_no_queued_run_and_starts_none_twice(tmp_path):
     first = _scheduler(home, log)
     second = None
     try:
-        _wait_for(lambda: _status(home, "r1") == "running", "r1 to run")
+        wait_for(lambda: _status(home, "r1") == "running", "r1 to run", timeout=60.0)
         # NOTE: by now r1's start is confirmed and its item gone, so this checks the queued runs
         # survive and r1 is not started again; the narrower race (killed between a launch and
         # the item's removal) is test_queue_actor's test_items_left_by_a_killed_queue_process...
@@ -58,7 +47,7 @@ def test_a_killed_scheduler_loses_no_queued_run_and_starts_none_twice(tmp_path):
         first.wait(timeout=10)
         second = _scheduler(home, log)
         for rid in ids:
-            _wait_for(lambda rid=rid: _status(home, rid) == "succeeded", f"{rid} to succeed")
+            wait_for(lambda rid=rid: _status(home, rid) == "succeeded", f"{rid} to succeed", timeout=60.0)
         assert sorted(starts.read_text().split()) == ids  # each ran exactly once
     finally:
         for proc in (first, second):

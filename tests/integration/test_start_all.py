@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 
-from helpers import ROOT, run_dagu
+from helpers import ROOT, run_dagu, wait_for
 
 
 def _free_port() -> int:
@@ -20,16 +20,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for(predicate, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _children_titles(pid: int) -> list[str]:
@@ -65,7 +55,7 @@ def test_start_all_serves_health_runs_queued_work_and_stops_on_sigterm(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "dagu", "start-all", "-p", str(port)], env=env, cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        assert _wait_for(lambda: _health(port), "the health endpoint")["status"] == "healthy"
+        assert wait_for(lambda: _health(port), "the health endpoint")["status"] == "healthy"
         assert _children_titles(proc.pid) == ["dagu: scheduler", "dagu: server"]
         assert run_dagu("enqueue", "-r", "from-queue", "job", home=home).returncode == 0
 
@@ -73,7 +63,7 @@ def test_start_all_serves_health_runs_queued_work_and_stops_on_sigterm(tmp_path)
             r = run_dagu("status", "--json", "job", home=home)
             return r.returncode == 0 and json.loads(r.stdout)["statusLabel"] == "succeeded" and json.loads(r.stdout)
 
-        doc = _wait_for(finished, "the queued run to succeed")
+        doc = wait_for(finished, "the queued run to succeed")
         assert doc["dagRunId"] == "from-queue" and doc["nodes"][0]["outputs"] == {"OUT": "from-the-queue"}
         out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
         # NOTE: only our services; multiprocessing's resource tracker leaves once every holder of its pipe has.
