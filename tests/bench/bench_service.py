@@ -176,7 +176,17 @@ def bench_memory(ref: str, root: Path) -> None:
         print(f"start-all {who}: idle RSS {rss:.0f} MiB (process tree), all gone {gone:.2f} s after SIGTERM", flush=True)
 
 
+def compile_bytecode() -> None:
+    """Write .pyc files first: an installed package has them (pip compiles on install), while a
+    checkout run with PYTHONDONTWRITEBYTECODE=1 would recompile every module on every start."""
+    import compileall
+
+    for pkg in ("dagu", "actors", "transports", "web"):
+        compileall.compile_dir(str(ROOT / pkg), quiet=1)
+
+
 def main(names: list[str]) -> int:
+    compile_bytecode()
     ref = reference_dagu()
     if ref is None:
         print("reference Dagu binary not found: npm install @dagu-org/dagu-linux-x64 or set DAGU_REF_BIN", file=sys.stderr)
