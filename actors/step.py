@@ -17,7 +17,7 @@ from typing import Any
 import pykka
 
 from actors.messages import ChildExited, StepFinished, StepStarted, StopStep
-from dagu.resolve import ResolveError, evaluate_env, evaluate_precondition, expand_command, expand_script
+from dagu.resolve import ResolveError, evaluate_env, evaluate_precondition, expand_command, expand_config, expand_script
 from dagu.spec.model import Dag, Precondition, Step
 from dagu.status import NodeStatus
 from dagu.steps import registry
@@ -125,6 +125,11 @@ class StepActor(pykka.ThreadingActor):
                 for c in step.commands
             )
             script = expand_script(step.script, env, steps=job.step_refs, process_env=env) if step.script is not None else None
+            config = (
+                expand_config(step.config, env, steps=job.step_refs, shell=job.shell, process_env=env, env_for_shell=env, cwd=job.cwd)
+                if step.config
+                else {}
+            )
         except ResolveError as exc:
             return self._finished(NodeStatus.FAILED, None, str(exc))
         attempt = Attempt(
@@ -141,6 +146,7 @@ class StepActor(pykka.ThreadingActor):
             max_output_size=job.dag.max_output_size,
             capture_output=step.output is not None or step.type in _SUB_DAG_TYPES,
             timeout_grace_s=job.timeout_grace_s,
+            config=config,
         )
         try:
             factory = registry.resolve(step.type)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from dagu.spec.model import Dag, Step
 
@@ -34,6 +34,7 @@ class Attempt:
     max_output_size: int = 1_048_576
     capture_output: bool = False  # keep stdout in memory for `output:`
     timeout_grace_s: float = 5.0  # on timeout: SIGTERM, wait this long, then SIGKILL
+    config: Mapping[str, Any] = field(default_factory=dict)  # step `config`, every string expanded (plain dicts/lists)
 
 
 @dataclass(frozen=True, slots=True)
