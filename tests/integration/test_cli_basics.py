@@ -9,7 +9,7 @@ import pytest
 
 from helpers import EXAMPLES, ROOT, run_dagu
 
-EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
+EXAMPLE_FILES = sorted(EXAMPLES.rglob("*.yaml"))  # step-type examples live in examples/steps/
 BROKEN_FILES = sorted((ROOT / "tests/spec_errors").glob("*.yaml"))
 
 
@@ -17,14 +17,14 @@ def test_there_are_a_dozen_examples():
     assert len(EXAMPLE_FILES) >= 12
 
 
-@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_validate_accepts_every_example(path, tmp_path):
     result = run_dagu("validate", str(path), home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stderr
 
 
-@pytest.mark.parametrize("path", BROKEN_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", BROKEN_FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_validate_rejects_each_broken_file_with_file_line_and_field(path, tmp_path):
     result = run_dagu("validate", str(path), home=tmp_path)
     assert result.returncode == 1, result.stderr
