@@ -12,6 +12,7 @@ import difflib
 from dagu.spec.issues import IssueLog, describe
 from dagu.spec.model import Step
 from dagu.spec.nodes import Node
+from dagu.spec.routes import apply_routes
 from dagu.spec.steps import StepContext, StepDraft, build_step
 
 __all__ = ["build_steps"]
@@ -25,6 +26,7 @@ def build_steps(node: Node | None, ctx: StepContext, chain: bool) -> tuple[Step,
     drafts = [d for entry in entries for d in entry]
     _assign_names(entries, ctx.log)
     ids = _check_ids(drafts, ctx.log)
+    apply_routes(drafts, ids, chain, ctx.log)
     if chain and chained:
         _inject_chain(entries)
     depends = _resolve_depends(drafts, ids, ctx.log)

@@ -128,7 +128,7 @@ TYPE_SPECS: Mapping[str, TypeSpec] = MappingProxyType(
                     "bucket": "str", "key": "str", "source": "str", "destination": "str", "content_type": "str",
                     "storage_class": "str", "metadata": "map", "tags": "map", "sse": "str", "acl": "str",
                     "part_size": "int", "concurrency": "int", "prefix": "str", "delimiter": "str",
-                    "recursive": "bool", "max_keys": "int", "output_format": "str", "quiet": "bool",
+                    "recursive": "bool", "max_keys": "int", "output_format": "str", "quiet": "bool", "operation": "str",
                 },  # fmt: skip
                 commands="single",
             ),
