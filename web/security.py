@@ -69,6 +69,21 @@ def require(request: Request, permission: Permission) -> Identity:
     identity = identity_of(request)
     if identity is None:
         raise ApiError.unauthorized()
+    if not _switch_allows(request, permission):
+        raise ApiError.forbidden("Permission denied")
     if permission not in ROLE_PERMISSIONS[identity.role]:
         raise ApiError.forbidden()
     return identity
+
+
+# The global switches `permissions.writeDAGs` / `permissions.runDAGs` (default on) bind
+# everyone, admins included; web.app keeps the Settings on `app.state.settings`.
+_SWITCHES = {Permission.WRITE: "permissions_write_dags", Permission.RUN: "permissions_run_dags"}
+
+
+def _switch_allows(request: Request, permission: Permission) -> bool:
+    attr = _SWITCHES.get(permission)
+    if attr is None:
+        return True
+    settings = getattr(request.app.state, "settings", None) if "app" in request.scope else None
+    return bool(getattr(settings, attr, True))

@@ -1,0 +1,189 @@
+"""UI benchmarks: the DAG list with 2,000 DAGs, and the run page of a 1,000-step run.
+
+    python tests/bench/bench_ui.py
+
+Serves the real app on uvicorn (127.0.0.1) from a temp DAGU_HOME. The 1,000-step run's
+status is written with the store's own StatusWriter (running it for real would measure
+the engine, not the page). Server time is the request's wall time on loopback (median
+of several); page figures come from headless Chromium (`CHROMIUM`, default
+/usr/bin/chromium). Not run by pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+
+from dagu.config import load_settings  # noqa: E402
+from dagu.status import NodeStatus, RunStatus  # noqa: E402
+from dagu.store import NodeRecord, RunRecord, RunStore, StatusWriter, utc_now  # noqa: E402
+
+DAG_COUNT = 2000
+STEP_COUNT = 1000
+LIST_BUDGET_MS = 300.0
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="dagu-bench-ui-") as tmp:
+        home = Path(tmp)
+        _write_dags(home)
+        settings = load_settings(dagu_home=str(home), environ={})
+        settings.ensure_dirs()
+        run_id = _write_big_run(settings)
+        with _serve(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+            ok = _bench_list(client)
+            ok &= _bench_run_page(client, url, run_id)
+    return 0 if ok else 1
+
+
+def _write_dags(home: Path) -> None:
+    dags = home / "dags"
+    dags.mkdir(parents=True)
+    for i in range(DAG_COUNT):
+        tag = ("etl", "reports", "ml", "ops")[i % 4]
+        (dags / f"dag_{i:04d}.yaml").write_text(
+            f"description: benchmark DAG {i}\ntags: [{tag}]\nschedule: \"{i % 60} * * * *\"\n"
+            "steps:\n  - name: a\n    command: echo a\n  - name: b\n    command: echo b\n  - name: c\n    command: echo c\n"
+        )
+    steps = "".join(f"  - name: s{i:04d}\n    command: echo {i}\n" for i in range(STEP_COUNT))
+    (dags / "big.yaml").write_text("steps:\n" + steps)
+
+
+def _write_big_run(settings) -> str:
+    store = RunStore(settings.data_dir, settings.log_dir)
+    run_id = "bench-big-run"
+    run = store.create_run("big", run_id)
+    attempt = store.new_attempt(run)
+    t0 = utc_now() - timedelta(minutes=20)
+    nodes = []
+    for i in range(STEP_COUNT):
+        out, err = attempt.step_log_paths(f"s{i:04d}", t0)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(f"line of step {i}\n" * (20_000 if i == 0 else 3))
+        err.write_text("")
+        depends = [f"s{i - 1:04d}"] if i else []
+        nodes.append(NodeRecord(
+            step={"name": f"s{i:04d}", "commands": [f"echo {i}"], "depends": depends},
+            stdout=str(out), stderr=str(err), status=NodeStatus.SUCCEEDED if i < STEP_COUNT - 1 else NodeStatus.RUNNING,
+            started_at=t0 + timedelta(seconds=i), finished_at=(t0 + timedelta(seconds=i + 1)) if i < STEP_COUNT - 1 else None,
+            done_count=1, exit_code=0 if i < STEP_COUNT - 1 else None,
+        ))
+    record = RunRecord(name="big", run_id=run_id, attempt_id=attempt.attempt_id, status=RunStatus.SUCCEEDED,
+                       nodes=nodes, created_at=t0, started_at=t0, finished_at=t0 + timedelta(seconds=STEP_COUNT))
+    writer = StatusWriter(attempt.status_path)
+    writer.open(record)
+    writer.close(record)
+    return run_id
+
+
+class _serve:
+    def __init__(self, settings) -> None:
+        import uvicorn
+
+        from web.app import create_app
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+def _timed(client: httpx.Client, path: str, n: int = 15) -> tuple[float, float, int]:
+    """(median ms, max ms, body bytes) of GET `path`."""
+    times, size = [], 0
+    for _ in range(n):
+        t = time.perf_counter()
+        resp = client.get(path)
+        times.append((time.perf_counter() - t) * 1000)
+        assert resp.status_code == 200, (path, resp.status_code, resp.text[:300])
+        size = len(resp.content)
+    return statistics.median(times), max(times), size
+
+
+def _bench_list(client: httpx.Client) -> bool:
+    t = time.perf_counter()
+    client.get("/dags")
+    cold = (time.perf_counter() - t) * 1000
+    print(f"DAG list, {DAG_COUNT + 1} DAGs: first request (parses every file once) {cold:.0f} ms")
+    ok = True
+    for label, path in (("page 1", "/dags"), ("page 20", "/dags?page=20"), ("search 'dag_19'", "/dags?q=dag_19"),
+                        ("tag filter", "/dags?tag=ml")):
+        med, worst, size = _timed(client, path)
+        verdict = "ok" if med < LIST_BUDGET_MS else f"OVER {LIST_BUDGET_MS:.0f} ms"
+        ok &= med < LIST_BUDGET_MS
+        print(f"  {label:<16} median {med:6.1f} ms, max {worst:6.1f} ms, {size / 1024:.0f} KiB  [{verdict}]")
+    return ok
+
+
+def _bench_run_page(client: httpx.Client, url: str, run_id: str) -> bool:
+    path = f"/dag-runs/big/{run_id}"
+    med, worst, size = _timed(client, path, n=7)
+    print(f"Run page, {STEP_COUNT} steps: server median {med:.0f} ms, max {worst:.0f} ms, {size / 1024:.0f} KiB HTML")
+    med_api, _, api_size = _timed(client, f"/api/v2{path}", n=7)
+    print(f"  run JSON (live refresh): median {med_api:.0f} ms, {api_size / 1024:.0f} KiB")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("  (playwright not installed: no browser figures)")
+        return True
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        loads = []
+        for _ in range(3):
+            t = time.perf_counter()
+            page.goto(url + path, wait_until="load")
+            loads.append((time.perf_counter() - t) * 1000)
+        nav = page.evaluate("JSON.stringify(performance.getEntriesByType('navigation')[0].toJSON())")
+        import json
+
+        timing = json.loads(nav)
+        print(f"  Chromium load: median {statistics.median(loads):.0f} ms (DOMContentLoaded {timing['domContentLoadedEventEnd']:.0f} ms,"
+              f" load {timing['loadEventEnd']:.0f} ms after navigation start)")
+        t = time.perf_counter()
+        page.click("#steps a.log-link[data-step=s0000][data-stream=stdout]")
+        page.wait_for_function("() => document.getElementById('log').textContent.length > 1000")
+        print(f"  open a 20,000-line step log (last 1,000 lines shown): {(time.perf_counter() - t) * 1000:.0f} ms")
+        # Responsiveness: how long the main thread is blocked by one live refresh of all 1,000 rows.
+        blocked = page.evaluate("""async () => {
+            const t = performance.now();
+            const r = await fetch(location.pathname.replace('/dag-runs/', '/api/v2/dag-runs/'));
+            const doc = await r.json();
+            const t1 = performance.now();
+            for (const n of doc.dagRunDetails.nodes) {
+              const tr = document.querySelector(`#steps tr[data-step="${n.step.name}"]`);
+              if (tr) tr.dataset.status = n.statusLabel;
+            }
+            return [t1 - t, performance.now() - t1];
+        }""")
+        print(f"  live refresh in the page: fetch {blocked[0]:.0f} ms, update 1,000 rows {blocked[1]:.0f} ms")
+        browser.close()
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())
