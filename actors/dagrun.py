@@ -61,6 +61,7 @@ class RunSetup:
     keep: Mapping[str, NodeRecord] = field(default_factory=dict)  # retry: finished nodes kept as they were
     context: Mapping[str, Any] = field(default_factory=dict)  # for sub-DAG executors
     on_done: Callable[[RunRecord], None] | None = None  # called once, after the final status is durable
+    before_close: Callable[[RunRecord], None] | None = None  # called once with the final record just before it is written
     observer: pykka.ActorRef | None = None  # receives StepChanged / RunChanged
 
 
@@ -127,6 +128,7 @@ class DagRunActor(pykka.ThreadingActor):
         rec.error = f"internal error: {exception_type.__name__}: {exception_value}"
         rec.finished_at = utc_now()
         try:
+            self._before_close(rec)
             self._s.writer.close(rec)
         finally:
             if self._s.on_done is not None:
@@ -465,11 +467,21 @@ class DagRunActor(pykka.ThreadingActor):
         rec.finished_at = utc_now()
         if rec.status == RunStatus.RUNNING:
             rec.status = self._compute_status()
+        self._before_close(rec)
         self._s.writer.close(rec)
         self._announce_run()
         if self._s.on_done is not None:
             self._s.on_done(rec)
         self.stop()
+
+    def _before_close(self, rec: RunRecord) -> None:
+        """Let the launcher write what must exist once the run reads as finished (its outputs)."""
+        if self._s.before_close is None:
+            return
+        try:
+            self._s.before_close(rec)
+        except Exception:  # never keep a run from recording its end
+            logger.exception("run %s: finishing work before the final status failed", self._s.run_id)
 
     # -- state changes (durable first, then announced) ------------------------------
 

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +20,11 @@ from typing import Any
 import orjson
 import pykka
 
+from actors.announcer import AnnouncerActor
 from actors.dagrun import DagRunActor, RunSetup, step_json
 from actors.messages import StopRun
 from dagu.config import Settings
+from dagu.events import events_dir
 from dagu.resolve import (
     evaluate_env,
     host_env,
@@ -43,6 +46,10 @@ from dagu.store.locate import locate_run
 __all__ = ["RunRequest", "run_dag", "reset_for_retry"]
 
 logger = logging.getLogger(__name__)
+run_logger = logging.getLogger("dagu.run")  # the run's own story: start, each step's status, end
+_RUN_LOGGERS = ("dagu", "actors")  # whose records go into the run log file
+
+_ANNOUNCE_DRAIN_S = 5.0  # at most this long at the end of a run to publish its last events
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,8 @@ def run_dag(dag: Dag, settings: Settings, request: RunRequest = RunRequest()) ->
         _wake(wake_w)
 
     wake_r, wake_w = socket.socketpair()
+    root = request.root or DagRef(dag.name, run.run_id)
+    announcer = AnnouncerActor.start(dag.name, run.run_id, (root.name, root.id), events_dir(settings.data_dir), request.observer)
     setup = RunSetup(
         dag=dag,
         run_id=run.run_id,
@@ -119,8 +128,12 @@ def run_dag(dag: Dag, settings: Settings, request: RunRequest = RunRequest()) ->
             "working_dir": working_dir,
         },
         on_done=on_done,
-        observer=request.observer,
+        before_close=lambda rec: _before_close(store, attempt, dag, rec, params),
+        observer=announcer,
     )
+    run_log = _open_run_log(attempt.run_log_path)
+    run_logger.info("%s %s of %s (attempt %s)%s", "retry of" if request.retry_of else "run", run.run_id, dag.name,
+                    attempt.attempt_id, f" params: {params_text(params)}" if params else "")
     heartbeat = Heartbeat(settings.proc_dir, queue, dag.name, run.run_id, interval_s=settings.heartbeat_interval_s).start()
     ref = DagRunActor.start(setup)
     try:
@@ -129,9 +142,20 @@ def run_dag(dag: Dag, settings: Settings, request: RunRequest = RunRequest()) ->
         heartbeat.close()
         wake_r.close()
         wake_w.close()
+        _release_step_resources(run.run_id)
+        _stop_announcer(announcer)
     rec = final[0]
-    _write_outputs(store, attempt, dag, rec, params)
+    try:
+        _notify(dag, rec, env)
+    finally:
+        _close_run_log(run_log)
     return rec, attempt
+
+
+def _before_close(store: RunStore, attempt: Any, dag: Dag, rec: RunRecord, params: Sequence[Param]) -> None:
+    """Outputs and the run log's last line exist by the time the run reads as finished."""
+    _write_outputs(store, attempt, dag, rec, params)
+    run_logger.info("run %s ended %s%s", rec.run_id, rec.status.label, f": {rec.error}" if rec.error else "")
 
 
 def enqueue_run(dag: Dag, settings: Settings, request: RunRequest = RunRequest(), *, priority: str = "low") -> RunRecord:
@@ -189,6 +213,16 @@ def reset_for_retry(dag: Dag, previous: RunRecord, only_step: str | None) -> dic
 # -- helpers ---------------------------------------------------------------------
 
 
+def _release_step_resources(run_id: str) -> None:
+    """Remove what step types keep for the whole run (the DAG-level container).
+
+    Only a step type that was used has been imported, so an unused one costs nothing here.
+    """
+    docker_steps = sys.modules.get("dagu.steps.docker")
+    if docker_steps is not None:
+        docker_steps.release_run(run_id)
+
+
 def _wait(ref: pykka.ActorRef, done: threading.Event, wake_r: socket.socket, grace_s: float) -> None:
     """Block until the run is done; the first SIGINT/SIGTERM stops it, a second kills harder."""
     if threading.current_thread() is not threading.main_thread():
@@ -225,6 +259,41 @@ def _wait(ref: pykka.ActorRef, done: threading.Event, wake_r: socket.socket, gra
             signal.signal(sig, handler)
         sig_r.close()
         sig_w.close()
+
+
+def _open_run_log(path: Path | str) -> logging.Handler | None:
+    """Copy this run's log records (the engine's, the step types' warnings) into its run log file."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8", delay=False)
+    except OSError as exc:
+        logger.warning("cannot open the run log %s: %s", path, exc)
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    for name in _RUN_LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+    run_logger.addHandler(handler)
+    run_logger.setLevel(logging.INFO)
+    run_logger.propagate = False  # the run's story goes to its file, not to the terminal
+    return handler
+
+
+def _close_run_log(handler: logging.Handler | None) -> None:
+    if handler is None:
+        return
+    for name in _RUN_LOGGERS:
+        logging.getLogger(name).removeHandler(handler)
+    run_logger.removeHandler(handler)
+    handler.close()
+
+
+def _stop_announcer(ref: pykka.ActorRef) -> None:
+    """Stop the announcer once it has published what the run told it, waiting a bounded time."""
+    try:
+        ref.stop(block=True, timeout=_ANNOUNCE_DRAIN_S)
+    except pykka.Timeout:
+        logger.warning("run events not all published within %.0fs; a subscriber is not reading", _ANNOUNCE_DRAIN_S)
 
 
 def _set_title(dag_name: str, run_id: str) -> None:
@@ -340,6 +409,15 @@ def _write_outputs(store: RunStore, attempt: Any, dag: Dag, rec: RunRecord, para
         "params": orjson.dumps(rec.params_list).decode(),
     }
     store.write_outputs(attempt, metadata, outputs)
+
+
+def _notify(dag: Dag, rec: RunRecord, env: Mapping[str, str]) -> None:
+    """Notification mail (mail_on, step mail_on_error); imported only when a DAG asks for it."""
+    if not any((dag.mail_on or {}).values()) and not any(s.mail_on_error for s in dag.steps):
+        return
+    from dagu.notify.mail import notify_run_end
+
+    notify_run_end(dag, rec, env)
 
 
 def _params_from_list(items: Sequence[str]) -> list[Param]:

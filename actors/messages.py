@@ -32,6 +32,21 @@ __all__ = [
     "SweepZombies",
     "TryLock",
     "LockLost",
+    "RemoteTask",
+    "SubmitTask",
+    "PollerParked",
+    "PollerGone",
+    "WorkerSeen",
+    "GetWorkerProxy",
+    "RunAssigned",
+    "RunWaiting",
+    "StatusReported",
+    "LogChunk",
+    "WorkerBeat",
+    "WorkerLost",
+    "RemoteRunEnded",
+    "CancelRun",
+    "SweepWorkers",
 ]
 
 
@@ -212,3 +227,142 @@ class TryLock:
 @dataclass(frozen=True, slots=True)
 class LockLost:
     """SchedulerLock's touch thread -> SchedulerActor: another scheduler now holds the lock."""
+
+
+# --- Distributed (coordinator, worker proxies; see actors/coordinator.py) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteTask:
+    """RemoteRunner -> coordinator -> worker: a queued run to execute on a worker, with its DAG's YAML."""
+
+    dag_name: str
+    run_id: str
+    definition: str  # the DAG's YAML text: the worker shares no disk with us
+    params_list: tuple[str, ...] = ()
+    params: str = ""
+    queue: str = ""
+    selector: tuple[tuple[str, str], ...] = ()  # worker_selector, sorted
+    trigger: str = ""
+    requeue_limit: int = 0  # DAG-level retry_policy.limit: re-queue this often when the worker is lost
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitTask:
+    """gRPC Submit/Dispatch handler -> CoordinatorActor (by `ask`): route a task to a worker."""
+
+    task: RemoteTask
+    wait: bool = True  # False: 1.30 Dispatch, fail unless an idle eligible poller exists now
+
+
+@dataclass(frozen=True, slots=True)
+class PollerParked:
+    """gRPC Poll handler -> CoordinatorActor: a worker waits for a run on `poller_id`."""
+
+    worker_id: str
+    poller_id: str
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PollerGone:
+    """gRPC Poll handler -> CoordinatorActor: the poll ended without a task (client went away)."""
+
+    worker_id: str
+    poller_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSeen:
+    """gRPC Heartbeat handler -> CoordinatorActor (by `ask`): a worker is alive; reply its WorkerProxyActor."""
+
+    worker_id: str
+    labels: tuple[tuple[str, str], ...]
+    total: int = 0  # max active runs
+    busy: int = 0
+    running: tuple[tuple[str, str], ...] = ()  # (dag name, run ID)
+
+
+@dataclass(frozen=True, slots=True)
+class GetWorkerProxy:
+    """gRPC report handlers -> CoordinatorActor (by `ask`): the WorkerProxyActor of a worker."""
+
+    worker_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunAssigned:
+    """CoordinatorActor -> WorkerProxyActor: this task was handed to your worker."""
+
+    task: RemoteTask
+
+
+@dataclass(frozen=True, slots=True)
+class RunWaiting:
+    """CoordinatorActor -> the submitter's event stream: no eligible worker is free yet."""
+
+    run_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReported:
+    """gRPC ReportStatus handler -> WorkerProxyActor (by `ask`): a remote run's status, after `event`."""
+
+    worker_id: str
+    dag_name: str
+    run_id: str
+    event: StepChanged | RunChanged | None  # None: the run process exited (final)
+    record: bytes  # the worker's status record, JSON
+    outputs: bytes = b""  # final only: outputs.json's `outputs` map, JSON
+    exit_code: int | None = None  # final only
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """Worker (gRPC StreamLogs) -> WorkerProxyActor (by `ask`): bytes of one log file of a remote run."""
+
+    worker_id: str
+    dag_name: str
+    run_id: str
+    step: str
+    stream: int  # LogStreamType: 1 stdout, 2 stderr, 3 the run log
+    file_name: str  # base name of the log file
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerBeat:
+    """gRPC Heartbeat handler -> WorkerProxyActor (by `ask`): runs the worker has; reply the ones to cancel."""
+
+    running: tuple[tuple[str, str], ...]  # (dag name, run ID)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLost:
+    """CoordinatorActor -> WorkerProxyActor: no heartbeat for too long; fail (or re-queue) its runs."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRunEnded:
+    """WorkerProxyActor -> CoordinatorActor: a run on its worker ended (or never started)."""
+
+    worker_id: str
+    dag_name: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRun:
+    """gRPC RequestCancel handler -> CoordinatorActor -> WorkerProxyActor: stop this run on its worker."""
+
+    dag_name: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SweepWorkers:
+    """CoordinatorActor's timer -> CoordinatorActor: mark workers without a recent heartbeat lost."""

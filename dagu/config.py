@@ -17,7 +17,7 @@ from typing import Any
 
 from dagu.errors import DaguError, SpecError, SpecIssue
 
-__all__ = ["Settings", "QueueConfig", "ConfigError", "load_settings"]
+__all__ = ["Settings", "QueueConfig", "AuthSettings", "OidcSettings", "ConfigError", "load_settings"]
 
 
 class ConfigError(DaguError):
@@ -30,6 +30,36 @@ class ConfigError(DaguError):
 class QueueConfig:
     name: str
     max_concurrency: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """`auth.oidc.*`: the OpenID Connect client and how its claims become a role."""
+
+    client_id: str = ""
+    client_secret: str = ""
+    client_url: str = ""  # this server's external URL; the callback is <client_url>/oidc-callback
+    issuer: str = ""
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+    whitelist: tuple[str, ...] = ()  # allowed emails; empty allows everyone
+    groups_claim: str = "groups"
+    role_mapping: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # group -> role
+    default_role: str = "viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """`auth.*`: the mode and the credentials each mode uses (service.md 6)."""
+
+    mode: str = "none"  # none | basic | builtin | oidc
+    basic_username: str = ""
+    basic_password: str = ""
+    token: str = ""  # static bearer token (`auth.token.value`)
+    admin_username: str = "admin"
+    admin_password: str = ""  # empty: generate one on first start
+    token_secret: str = ""
+    token_ttl_s: float = 24 * 3600.0
+    oidc: OidcSettings = field(default_factory=OidcSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +92,10 @@ class Settings:
     lock_retry_interval_s: float = 5.0
     env_passthrough: tuple[str, ...] = ()
     env_passthrough_prefixes: tuple[str, ...] = ()
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    permissions_write_dags: bool = True  # `permissions.writeDAGs`
+    permissions_run_dags: bool = True  # `permissions.runDAGs`
+    metrics_public: bool = False  # `metrics: public`
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -188,7 +222,100 @@ def load_settings(
         if value:
             items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
             values[attr] = tuple(i.strip() for i in items if i.strip())
+    values.update(_access_settings(raw, env, config_file))
     return Settings(**values)
+
+
+_AUTH_MODES = ("none", "basic", "builtin", "oidc")
+
+
+def _access_settings(raw: Mapping[str, Any], env: Mapping[str, str], file: Path) -> dict[str, Any]:
+    """`auth.*`, `permissions.*` and `metrics`, each with its `DAGU_*` override."""
+
+    def pick(env_names: tuple[str, ...], mapping: Mapping[str, Any], key: str) -> Any:
+        for name in env_names:
+            if env.get(name):
+                return env[name]
+        return _get(mapping, key)
+
+    auth = _sub(raw, "auth", file)
+    basic, builtin, oidc = (_sub(auth, k, file) for k in ("basic", "builtin", "oidc"))
+    admin = _sub(builtin, "admin", file) or _sub(builtin, "initial_admin", file)
+    token_cfg = _get(auth, "token")
+    static_token = _get(token_cfg, "value") if isinstance(token_cfg, Mapping) else token_cfg
+    jwt_cfg = _sub(builtin, "token", file)
+    out: dict[str, Any] = {
+        "basic_username": str(pick(("DAGU_AUTH_BASIC_USERNAME", "DAGU_BASICAUTH_USERNAME"), basic, "username") or ""),
+        "basic_password": str(pick(("DAGU_AUTH_BASIC_PASSWORD", "DAGU_BASICAUTH_PASSWORD"), basic, "password") or ""),
+        "token": str(env.get("DAGU_AUTH_TOKEN") or env.get("DAGU_AUTHTOKEN") or static_token or ""),
+        "admin_username": str(pick(("DAGU_AUTH_ADMIN_USERNAME",), admin, "username") or "admin"),
+        "admin_password": str(pick(("DAGU_AUTH_ADMIN_PASSWORD",), admin, "password") or ""),
+        "token_secret": str(pick(("DAGU_AUTH_TOKEN_SECRET",), jwt_cfg, "secret") or ""),
+        "oidc": _oidc_settings(oidc, pick, file),
+    }
+    ttl = pick(("DAGU_AUTH_TOKEN_TTL",), jwt_cfg, "ttl")
+    if ttl not in (None, ""):
+        out["token_ttl_s"] = _convert(_duration, ttl, "auth.builtin.token.ttl", file)
+    mode = str(pick(("DAGU_AUTH_MODE",), auth, "mode") or "").strip().lower()
+    if not mode:
+        o = out["oidc"]
+        mode = "oidc" if o.client_id and o.client_secret and o.issuer else "none"
+    if mode not in _AUTH_MODES:
+        raise ConfigError(f"{file}: auth.mode: expected one of {', '.join(_AUTH_MODES)}, got {mode!r}")
+    perms = _sub(raw, "permissions", file)
+    values: dict[str, Any] = {"auth": AuthSettings(mode=mode, **out)}
+    for key, camel, env_name, attr in (
+        ("write_dags", "writeDAGs", "DAGU_PERMISSIONS_WRITE_DAGS", "permissions_write_dags"),
+        ("run_dags", "runDAGs", "DAGU_PERMISSIONS_RUN_DAGS", "permissions_run_dags"),
+    ):
+        value = pick((env_name,), perms, key)
+        value = perms.get(camel) if value is None else value
+        if value is not None:
+            values[attr] = _convert(_bool, value, f"permissions.{camel}", file)
+    metrics = str(pick(("DAGU_SERVER_METRICS", "DAGU_METRICS"), raw, "metrics") or "private").strip().lower()
+    if metrics not in ("public", "private"):
+        raise ConfigError(f"{file}: metrics: expected public or private, got {metrics!r}")
+    values["metrics_public"] = metrics == "public"
+    return values
+
+
+def _oidc_settings(oidc: Mapping[str, Any], pick, file: Path) -> OidcSettings:
+    """`auth.oidc.*`. `roleMapping` is either `{groupsClaim, groupMappings, defaultRole}` or a flat
+    `{group: role}` mapping; `defaultRole` may also sit directly under `auth.oidc`."""
+
+    def text(key: str, env_name: str) -> str:
+        return str(pick((env_name,), oidc, key) or "")
+
+    def names(key: str, env_name: str) -> tuple[str, ...]:
+        value = pick((env_name,), oidc, key)
+        if not value:
+            return ()
+        items = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in value]
+        return tuple(i.strip() for i in items if i.strip())
+
+    mapping = _sub(oidc, "role_mapping", file)
+    structured = any(_get(mapping, k) is not None for k in ("groups_claim", "group_mappings", "default_role"))
+    groups = _sub(mapping, "group_mappings", file) if structured else mapping
+    out: dict[str, Any] = {
+        "client_id": text("client_id", "DAGU_AUTH_OIDC_CLIENT_ID"),
+        "client_secret": text("client_secret", "DAGU_AUTH_OIDC_CLIENT_SECRET"),
+        "client_url": text("client_url", "DAGU_AUTH_OIDC_CLIENT_URL").rstrip("/"),
+        "issuer": text("issuer", "DAGU_AUTH_OIDC_ISSUER").rstrip("/"),
+        "whitelist": names("whitelist", "DAGU_AUTH_OIDC_WHITELIST"),
+        "role_mapping": MappingProxyType({str(k): str(v) for k, v in groups.items()}),
+    }
+    scopes = names("scopes", "DAGU_AUTH_OIDC_SCOPES")
+    if scopes:
+        out["scopes"] = scopes if "openid" in scopes else ("openid", *scopes)
+    claim = pick(("DAGU_AUTH_OIDC_GROUPS_CLAIM",), mapping, "groups_claim") if structured else None
+    claim = claim or pick(("DAGU_AUTH_OIDC_GROUPS_CLAIM",), oidc, "groups_claim")
+    if claim:
+        out["groups_claim"] = str(claim)
+    default_role = pick(("DAGU_AUTH_OIDC_DEFAULT_ROLE",), mapping, "default_role") if structured else None
+    default_role = default_role or pick(("DAGU_AUTH_OIDC_DEFAULT_ROLE",), oidc, "default_role")
+    if default_role:
+        out["default_role"] = str(default_role)
+    return OidcSettings(**out)
 
 
 def _camel(key: str) -> str:

@@ -38,7 +38,14 @@ def run(args, settings) -> int:
         record.finished_at = utc_now()
         record.error = "dequeued"
         rewrite_status(attempt.status_path, record)
+        _announce_aborted(settings, record)
     queues.remove(item)
     if not args.quiet:
         print(f"dequeued {item.dag_name} run {item.run_id}", file=sys.stderr)
     return 0
+
+
+def _announce_aborted(settings, record) -> None:
+    from dagu.events import events_dir, publish_once, run_event
+
+    publish_once(events_dir(settings.data_dir), run_event(record.name, record.run_id, record.status))

@@ -9,6 +9,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-s", "--host", help="address the server binds (default 127.0.0.1)")
     parser.add_argument("-p", "--port", type=int, help="server port (default 8080)")
     parser.add_argument("-d", "--dags", metavar="DIR", help="DAGs folder (default: <home>/dags)")
+    parser.add_argument("--coordinator", action="store_true", default=None,
+                        help="also run the gRPC coordinator for remote workers (or coordinator.enabled: true)")
 
 
 def run(args, settings) -> int:
@@ -32,6 +34,14 @@ def run(args, settings) -> int:
         ProcessSpec("server", "dagu.cli.service:server_process", child_args, title="dagu: server"),
         ProcessSpec("scheduler", "dagu.cli.service:scheduler_process", child_args, title="dagu: scheduler"),
     ]
+    from transports.grpc.options import coordinator_configured
+
+    if args.coordinator or coordinator_configured(settings):
+        import os
+
+        os.environ["DAGU_COORDINATOR_ENABLED"] = "1"  # the scheduler child routes through it
+        specs.insert(0, ProcessSpec("coordinator", "dagu.cli.cmd_coord:coordinator_process", child_args,
+                                    title="dagu: coordinator"))
     try:
         import setproctitle
 

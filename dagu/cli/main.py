@@ -29,7 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "enqueue": ("dagu.cli.cmd_enqueue", "put a run on its queue; the scheduler starts it"),
     "dequeue": ("dagu.cli.cmd_dequeue", "take a queued run off its queue"),
     "scheduler": ("dagu.cli.cmd_scheduler", "fire schedules and start queued runs (a long-running service)"),
+    "server": ("dagu.cli.cmd_server", "serve the REST API over HTTP(S) (a long-running service)"),
     "start-all": ("dagu.cli.cmd_start_all", "run the server and the scheduler as supervised processes"),
+    "coordinator": ("dagu.cli.cmd_coord", "hand queued runs to remote workers over gRPC (a long-running service)"),
+    "worker": ("dagu.cli.cmd_worker", "execute runs handed out by a coordinator (a long-running service)"),
     "version": ("dagu.cli.cmd_version", "print the version"),
 }
 ALIASES = {"coord": "coordinator"}
@@ -47,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 1
-    module = importlib.import_module(COMMANDS[args.command][0])
+    module = importlib.import_module(COMMANDS[ALIASES.get(args.command, args.command)][0])
     from dagu.cli import common
 
     return common.run_command(module, args)
@@ -71,7 +74,8 @@ def _build_parser(chosen: str | None) -> argparse.ArgumentParser:
     _global_flags(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, (module_name, summary) in COMMANDS.items():
-        p = sub.add_parser(name, help=summary, description=summary[:1].upper() + summary[1:] + ".")
+        aliases = [alias for alias, target in ALIASES.items() if target == name]
+        p = sub.add_parser(name, aliases=aliases, help=summary, description=summary[:1].upper() + summary[1:] + ".")
         if name == chosen:
             _global_flags(p, suppress=True)
             importlib.import_module(module_name).add_arguments(p)

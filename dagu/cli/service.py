@@ -74,7 +74,7 @@ def scheduler_service(settings: Settings) -> int:
     from actors.scheduler import run_scheduler
 
     settings.ensure_dirs()
-    runner = LocalRunner(settings)
+    runner = _runner_for(settings, LocalRunner(settings))
     queue_ref = QueueActor.start(settings, runner) if settings.queues_enabled else None
     try:
         fire = EnqueueFire(settings, queue_ref) if queue_ref is not None else None
@@ -83,6 +83,18 @@ def scheduler_service(settings: Settings) -> int:
         if queue_ref is not None:
             queue_ref.stop(block=True, timeout=5)
         runner.close()
+
+
+def _runner_for(settings: Settings, local: Any) -> Any:
+    """LocalRunner, or with a coordinator configured, a RoutingRunner that sends DAGs with a
+    `worker_selector` to workers through it (transports/grpc/client.py)."""
+    from transports.grpc.options import coordinator_configured
+
+    if not coordinator_configured(settings):
+        return local
+    from transports.grpc.client import RoutingRunner
+
+    return RoutingRunner(settings, local)
 
 
 def with_overrides(settings: Settings, overrides: tuple[tuple[str, Any], ...]) -> Settings:
@@ -96,8 +108,8 @@ def scheduler_process(dagu_home: str | None, config: str | None, overrides: tupl
 
 
 def server_process(dagu_home: str | None, config: str | None, overrides: tuple = ()) -> int:
-    """start-all child: the HTTP server (health only until the API lands)."""
-    from web.health import serve
+    """start-all child: the HTTP server (REST API) under uvicorn."""
+    from web.server import serve
 
     settings = with_overrides(load_settings(dagu_home=dagu_home, config=config), overrides)
-    return serve(settings.host, settings.port)
+    return serve(settings)

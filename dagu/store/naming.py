@@ -38,7 +38,7 @@ def validate_run_id(run_id: str) -> str:
     Raises:
         InvalidRequest: it is not.
     """
-    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id) or len(run_id) > MAX_RUN_ID_LEN:
+    if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id) or len(run_id) > MAX_RUN_ID_LEN:
         raise InvalidRequest(
             f"invalid dag-run ID {run_id!r}: use 1-{MAX_RUN_ID_LEN} letters, digits, '-' or '_'"
         )

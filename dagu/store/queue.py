@@ -99,7 +99,9 @@ class QueueStore:
                 break
             stamp += 1  # another process took this nanosecond for the same run ID
         logger.debug("queue %s: pushed %s/%s (%s)", queue, dag_name, run_id, priority)
-        return QueueItem(queue, dag_name, run_id, priority, _ns_to_datetime(stamp), folder / name)
+        item = QueueItem(queue, dag_name, run_id, priority, _ns_to_datetime(stamp), folder / name)
+        self._announce(item, "enqueued")
+        return item
 
     def items(self, queue: str) -> list[QueueItem]:
         """Items of `queue` in dispatch order: high first, then low, each FIFO.
@@ -138,6 +140,7 @@ class QueueStore:
             return False
         with contextlib.suppress(OSError):
             fsync_dir(item.path.parent)
+        self._announce(item, "dequeued")
         return True
 
     def pop_first(self, queue: str) -> QueueItem | None:
@@ -152,6 +155,12 @@ class QueueStore:
         return None
 
     # -- private ------------------------------------------------------------------------
+
+    def _announce(self, item: QueueItem, action: str) -> None:
+        # The events folder is a sibling of the queue folder (both live in the data folder).
+        from dagu.events import publish_once, queue_event
+
+        publish_once(self.queue_dir.parent / "events", queue_event(item.dag_name, item.run_id, item.queue, action))
 
     def _next_ns(self, now: datetime | int | None) -> int:
         if isinstance(now, datetime):

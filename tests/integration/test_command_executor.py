@@ -27,11 +27,16 @@ RUN_DEADLINE_S = 10.0
 
 @pytest.fixture(autouse=True)
 def nothing_left_behind() -> Iterator[None]:
-    """Fail a test that leaves a child process or an executor thread running."""
+    """Fail a test that leaves a child process or an executor thread running.
+
+    Children that existed before the test (a server fixture of an earlier module) are not its doing.
+    """
+    before = set(_child_pids())
     yield
     threads = [t.name for t in threading.enumerate() if t.name.startswith("dagu-step-")]
     assert not threads, f"executor threads still running: {threads}"
-    assert not _child_pids(), f"child processes left: {_child_pids()}"
+    left = set(_child_pids()) - before
+    assert not left, f"child processes left: {sorted(left)}"
 
 
 def _child_pids() -> list[int]:
