@@ -125,7 +125,20 @@ def test_a_page_without_a_session_goes_to_the_login_page(page, server):
     page.wait_for_url(re.compile(r"/dags/hello$"))
 
 
-_ = (admin_client, wait_for)
+def test_the_dashboard_counts_the_runs_of_today(page, server):
+    api = admin_client(server)
+    try:
+        run_id = api.post("/dags/hello/start", json={"params": "NAME=dash"}).json()["dagRunId"]
+        wait_for(lambda: api.get(f"/dag-runs/hello/{run_id}").json()["dagRunDetails"]["statusLabel"] == "succeeded",
+                 "the run to succeed", 30)
+        today = len(api.get("/dag-runs").json()["dagRuns"])
+    finally:
+        api.close()
+    login(page, ADMIN)
+    total = int(page.locator("#stats [data-count=total]").inner_text())
+    assert total == today >= 1
+    assert page.locator(".gantt .seg").count() >= total  # each run of today is a bar on the timeline
+    shot(page, "dashboard-after-runs")
 
 
 def test_main_pages_fit_a_phone_in_the_dark_theme(browser, server):

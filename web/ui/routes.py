@@ -259,10 +259,10 @@ def _timeline(records: list[Any], now: datetime, hours: int = 24, rows: int = 16
         if begin is None:
             continue
         end = r.finished_at or now
-        left = max(0.0, (begin - start).total_seconds() / span * 100)
-        width = max(0.25, (min(end, now) - max(begin, start)).total_seconds() / span * 100)
+        width = min(100.0, max(0.5, (min(end, now) - max(begin, start)).total_seconds() / span * 100))
+        left = min(max(0.0, (begin - start).total_seconds() / span * 100), 100 - width)  # a run just now stays visible
         by_dag.setdefault(r.name, []).append({
-            "left": round(left, 3), "width": round(min(width, 100 - left), 3), "status": r.status.label,
+            "left": round(left, 3), "width": round(width, 3), "status": r.status.label,
             "run_id": r.run_id, "name": r.name, "started": begin, "finished": r.finished_at,
         })
     busiest = sorted(by_dag.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:rows]
