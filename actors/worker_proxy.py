@@ -35,11 +35,9 @@ from actors.messages import (
     RemoteRunEnded,
     RemoteTask,
     RunAssigned,
-    RunChanged,
     RunEnded,
     RunStarted,
     StatusReported,
-    StepChanged,
     WorkerBeat,
     WorkerLost,
 )
@@ -79,6 +77,7 @@ class WorkerProxyActor(pykka.ThreadingActor):
         self._store = RunStore(settings.data_dir, settings.log_dir)
         self._assigned: dict[RunKey, tuple[RemoteTask, float]] = {}
         self._runs: dict[RunKey, _RemoteRun] = {}
+        self._announced: dict[RunKey, dict[str, int]] = {}  # last published status per node ("" = the run)
         self._cancel: set[RunKey] = set()
         self._label = f"WorkerProxyActor({worker_id})"
 
@@ -130,18 +129,29 @@ class WorkerProxyActor(pykka.ThreadingActor):
         return True, "", key in self._cancel
 
     def _announce(self, msg: StatusReported, doc: Any) -> None:
-        """Publish the change on this host's event bus, as a local run process would."""
-        root = (doc.get("rootDAGRunName") or msg.dag_name, doc.get("rootDAGRunId") or msg.run_id) if isinstance(doc, dict) else None
-        match msg.event:
-            case StepChanged(node=node, status=status):
-                event = step_event(msg.dag_name, msg.run_id, node, NodeStatus(status), root=root)
-            case RunChanged(status=status):
-                event = run_event(msg.dag_name, msg.run_id, RunStatus(status), root=root)
-            case _:
-                if not isinstance(doc, dict) or "status" not in doc:
-                    return
-                event = run_event(msg.dag_name, msg.run_id, RunStatus(doc["status"]), root=root)
-        publish_once(events_dir(self._settings.data_dir), event)
+        """Publish on this host's event bus what changed since the run's last report, as a local run would.
+
+        Workers coalesce bursts of changes into one report, so the changes are read off
+        the record (every node's status, then the run's) rather than off `msg.event`.
+        """
+        if not isinstance(doc, dict):
+            return
+        key = (msg.dag_name, msg.run_id)
+        root = (doc.get("rootDAGRunName") or msg.dag_name, doc.get("rootDAGRunId") or msg.run_id)
+        seen = self._announced.setdefault(key, {})
+        directory = events_dir(self._settings.data_dir)
+        nodes = list(doc.get("nodes") or []) + [doc[k] for k in HANDLER_KEYS if isinstance(doc.get(k), dict)]
+        for node in nodes:
+            name, status = (node.get("step") or {}).get("name"), node.get("status")
+            if name and isinstance(status, int) and seen.get(name) != status:
+                seen[name] = status
+                publish_once(directory, step_event(msg.dag_name, msg.run_id, name, NodeStatus(status), root=root))
+        status = doc.get("status")
+        if isinstance(status, int) and seen.get("") != status:
+            seen[""] = status
+            publish_once(directory, run_event(msg.dag_name, msg.run_id, RunStatus(status), root=root))
+        if msg.event is None:
+            self._announced.pop(key, None)
 
     def _start_recording(self, key: RunKey) -> _RemoteRun | None:
         """The first report of a run: a new attempt (or the one a previous coordinator made)."""
@@ -195,8 +205,10 @@ class WorkerProxyActor(pykka.ThreadingActor):
         for key, run in list(self._runs.items()):
             try:
                 run.give_up(reason)
+                publish_once(events_dir(self._settings.data_dir), run_event(*key, RunStatus.FAILED))
             except (DaguError, OSError, ValueError) as exc:
                 logger.error("%s: could not mark %s/%s failed: %s", self._label, *key, exc)
+            self._announced.pop(key, None)
             self._ended(key, run.queue, None)
         self._runs.clear()
 

@@ -132,3 +132,25 @@ def test_the_api_says_so_when_the_coordinator_is_unreachable(tmp_path):
         r = srv.client.get("/workers")
     assert r.status_code == 503
     assert "coordinator unavailable" in r.json()["message"]
+
+
+def test_changes_of_a_remote_run_reach_the_coordinators_event_bus(cluster):
+    import select
+    import time
+
+    from dagu.events import EventSubscriber, events_dir
+
+    cluster.dag("announced", GREET.format(pool="a"))
+    seen: list[dict] = []
+    with EventSubscriber(events_dir(cluster.home / "data")) as sub:
+        cluster.enqueue("announced", "ev1")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if select.select([sub], [], [], 0.5)[0]:
+                seen += [e for e in sub.receive() if e.get("dagRunId") == "ev1"]
+            if any(e["type"] == "run" and e["statusLabel"] in ("partially_succeeded", "failed", "succeeded") for e in seen):
+                break
+    steps = {(e["step"], e["statusLabel"]) for e in seen if e["type"] == "step"}
+    assert {("greet", "succeeded"), ("second", "succeeded"), ("third", "failed")} <= steps, seen
+    runs = [e["statusLabel"] for e in seen if e["type"] == "run"]
+    assert runs[-1] == "partially_succeeded", seen
