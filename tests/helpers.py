@@ -55,3 +55,19 @@ def wait_for(predicate, what: str, timeout: float = 20.0):
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def child_pids(*, zombies: bool = True) -> list[int]:
+    """PIDs of this process's children, read from /proc (zombies included unless told)."""
+    me = str(os.getpid())
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue  # exited while we looked
+            state, ppid = stat.rpartition(")")[2].split()[:2]
+            if ppid == me and (zombies or state != "Z"):
+                children.append(int(entry))
+    return children

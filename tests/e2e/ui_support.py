@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-
+from helpers import child_pids
 from integration.apiserver import run_process_env, serve_app
 from servers import chromium
 
@@ -173,7 +173,7 @@ def admin_client(url: str) -> httpx.Client:
 def _wait_children_gone(timeout_s: float = 30.0) -> list[int]:
     """Wait for the `dagu` run processes the API spawned to end; kill and return any that don't."""
     deadline = time.monotonic() + timeout_s
-    while (pids := _child_pids()) and time.monotonic() < deadline:
+    while (pids := child_pids(zombies=False)) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in pids:
         try:
@@ -181,21 +181,6 @@ def _wait_children_gone(timeout_s: float = 30.0) -> list[int]:
         except ProcessLookupError:
             pass
     return pids
-
-
-def _child_pids() -> list[int]:
-    me = str(os.getpid())
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rpartition(")")[2].split()
-            if fields[1] == me and fields[0] != "Z":
-                children.append(int(entry))
-    return children
 
 
 def _wait_event_clients_gone(app, timeout_s: float = 10.0) -> None:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import child_pids
 
 from dagu.spec.model import Dag, Location, Step
 from dagu.steps.base import TIMEOUT_EXIT_CODE, Attempt, AttemptResult
@@ -31,26 +32,12 @@ def nothing_left_behind() -> Iterator[None]:
 
     Children that existed before the test (a server fixture of an earlier module) are not its doing.
     """
-    before = set(_child_pids())
+    before = set(child_pids())
     yield
     threads = [t.name for t in threading.enumerate() if t.name.startswith("dagu-step-")]
     assert not threads, f"executor threads still running: {threads}"
-    left = set(_child_pids()) - before
+    left = set(child_pids()) - before
     assert not left, f"child processes left: {sorted(left)}"
-
-
-def _child_pids() -> list[int]:
-    me = str(os.getpid())
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue  # exited while we looked
-            if stat.rpartition(")")[2].split()[1] == me:
-                children.append(int(entry))
-    return children
 
 
 @pytest.fixture

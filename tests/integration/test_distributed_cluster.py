@@ -88,7 +88,7 @@ def test_a_run_without_an_eligible_worker_waits_queued_with_the_reason(cluster):
                    and d, "the waiting reason in the queued record", timeout=30)
     assert doc["statusLabel"] == "queued"
     assert "pool=zzz" in doc["error"]
-    run_dagu("dequeue", "nowhere", f"--dag-run=nowhere:w1", home=cluster.home)
+    run_dagu("dequeue", "nowhere", "--dag-run=nowhere:w1", home=cluster.home)
 
 
 def test_stopping_a_remote_run_stops_it_on_its_worker(cluster):

@@ -44,7 +44,7 @@ from dagu.config import Settings
 from transports.grpc import coordinator_pb2 as pb
 from transports.grpc import coordinator_pb2_grpc as pb_grpc
 from transports.grpc import health_pb2_grpc
-from transports.grpc.health import SERVICE_NAME, HealthServicer
+from transports.grpc.health import HealthServicer
 from transports.grpc.options import CoordinatorOptions
 from transports.grpc.tls import SERVER_OPTIONS, add_port
 

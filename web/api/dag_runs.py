@@ -5,7 +5,7 @@ sub-runs and controls (stop, retry, reschedule, dequeue, step status).
 from __future__ import annotations
 
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 

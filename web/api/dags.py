@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagu.errors import DaguError, NotFound
+from dagu.errors import DaguError
 from dagu.store import RunRecord, new_run_id, validate_run_id
 from dagu.store.fsutil import atomic_write
 from dagu.store.suspend import is_suspended, suspend_flag_path

@@ -10,8 +10,13 @@ import hashlib
 import hmac
 import os
 import time
+
 import bcrypt
 import jwt
+
+from dagu.resolve.outputs import (
+    base58_encode as base58,  # API keys and webhook tokens use the same alphabet
+)
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -34,7 +39,6 @@ API_KEY_PREFIX = "dagu_"
 WEBHOOK_TOKEN_PREFIX = "dagu_wh_"
 BCRYPT_COST = 12  # Dagu's cost; about a quarter second per hash
 SESSION_AUDIENCE = "dagu-oidc-session"  # marks our OIDC session JWTs apart from login tokens
-_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 # A real hash to compare against when the user does not exist, so a login for an
 # unknown name costs as much as one with a wrong password (no user enumeration by timing).
 _DUMMY_HASH = b"$2b$12$obRlBZFbpKqnyZpNNCgG1eWE66QDZZl3hT5i0kG4eW/8kxYctxdS."
@@ -42,17 +46,6 @@ _DUMMY_HASH = b"$2b$12$obRlBZFbpKqnyZpNNCgG1eWE66QDZZl3hT5i0kG4eW/8kxYctxdS."
 
 class TokenError(Exception):
     """A bearer token or session cookie that we cannot accept; `str()` says why."""
-
-
-def base58(data: bytes) -> str:
-    """Bitcoin-alphabet base58 of `data` (leading zero bytes become '1')."""
-    n = int.from_bytes(data, "big")
-    out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(_ALPHABET[r])
-    pad = len(data) - len(data.lstrip(b"\0"))
-    return "1" * pad + "".join(reversed(out))
 
 
 def new_api_key() -> str:
