@@ -3,6 +3,7 @@
 export const base = document.body.dataset.base || "";
 export const API = `${base}/api/v2`;
 const SESSION_COOKIE = "dagu_session";
+const FLASH_KEY = "dagu-flash";
 
 /** Call the REST API (same origin; the session cookie authenticates). Resolves to parsed JSON or null. */
 export async function api(path, { method = "GET", body, raw = false } = {}) {
@@ -50,6 +51,32 @@ export async function attempt(fn, okMessage) {
     toast(err.message || String(err), "error", 6000);
     return undefined;
   }
+}
+
+/** Show `message` as a toast on the next page this tab loads (for actions that navigate away). */
+export function flash(message, kind = "info") {
+  try { sessionStorage.setItem(FLASH_KEY, JSON.stringify({ message, kind })); } catch { /* private mode: no toast */ }
+}
+
+function showFlash() {
+  let item = null;
+  try {
+    item = JSON.parse(sessionStorage.getItem(FLASH_KEY) || "null");
+    sessionStorage.removeItem(FLASH_KEY);
+  } catch { return; }
+  if (item?.message) toast(item.message, item.kind);
+}
+
+/** Mark a dialog's input invalid and say why under it (cleared again by `clearFieldError`). */
+export function showFieldError(input, box, message) {
+  box.textContent = message;
+  input.setAttribute("aria-invalid", "true");
+  input.focus();
+}
+
+export function clearFieldError(input, box) {
+  box.textContent = "";
+  input.removeAttribute("aria-invalid");
 }
 
 export const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -194,3 +221,4 @@ export function setSession(token, expiresAt) {
 setupTheme();
 setupLogout();
 localizeTimes();
+showFlash();

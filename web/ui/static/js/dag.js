@@ -1,5 +1,6 @@
-// DAG page: start (params form) / enqueue / stop / retry / restart, live graph colours, spec editor.
-import { api, attempt, badge, base, fmtDuration, onLive, pageData, timeHtml, toast } from "./app.js";
+// DAG page: start (params form) / enqueue / stop / retry / restart, rename / delete, live graph colours,
+// spec editor.
+import { api, attempt, badge, base, clearFieldError, flash, fmtDuration, onLive, pageData, showFieldError, timeHtml, toast } from "./app.js";
 import { SpecEditor } from "./editor.js";
 import { paintRun, resetGraph } from "./graph.js";
 
@@ -7,6 +8,10 @@ const page = pageData();
 const dagPath = `/dags/${encodeURIComponent(page.file)}`;
 let latest = page.latest; // {id, name, status, params} of the newest run, or null
 const ACTIVE = new Set(["running", "queued", "waiting"]);
+// The server's rule (web/catalog.py FILE_NAME_RE); checked here only to answer before a round trip.
+const FILE_NAME_RE = /^(?!\.\.?$)[a-zA-Z0-9_.-]{1,40}$/;
+let editor = null; // the spec editor on the Spec tab
+let leaving = false; // set once the page is about to go away on purpose (no unsaved-edits prompt)
 
 // --- actions ------------------------------------------------------------------------------
 
@@ -69,6 +74,88 @@ async function restart() {
   if (res) { latest = { id: res.dagRunId, name, status: "running", params }; resetGraph(); refresh(); }
 }
 
+/** `{name}` (the new file name without .yaml/.yml, as the server strips it) or `{error}` saying what is wrong. */
+function checkFileName(raw) {
+  let name = raw.trim();
+  for (const suffix of [".yaml", ".yml"]) if (name.endsWith(suffix)) name = name.slice(0, -suffix.length);
+  if (!name) return { error: "Enter the new file name." };
+  if (!FILE_NAME_RE.test(name)) {
+    return { error: `"${name}" is not a valid file name: use 1–40 letters, digits, '_', '.' or '-' (not "." or "..").` };
+  }
+  return { name };
+}
+
+function setupRename() {
+  const dialog = document.getElementById("rename-dialog");
+  if (!dialog) return;
+  const input = document.getElementById("rename-name");
+  const error = document.getElementById("rename-error");
+  const ok = document.getElementById("rename-ok");
+  document.getElementById("btn-rename").addEventListener("click", () => {
+    input.value = page.file;
+    clearFieldError(input, error);
+    dialog.showModal();
+    input.select();
+  });
+  document.getElementById("rename-cancel").addEventListener("click", () => dialog.close());
+  input.addEventListener("input", () => clearFieldError(input, error));
+  document.getElementById("rename-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const check = checkFileName(input.value);
+    if (check.error) { showFieldError(input, error, check.error); return; }
+    if (check.name === page.file) { dialog.close(); return; }
+    if (editor?.dirty) {
+      // Saving later would go to the old path, which no longer exists after the rename.
+      showFieldError(input, error, "The spec has unsaved changes: save them first, or reload the page to drop them.");
+      return;
+    }
+    ok.disabled = true;
+    try {
+      await api(`${dagPath}/rename`, { method: "POST", body: { newFileName: check.name } });
+    } catch (err) {
+      showFieldError(input, error, err.message || String(err));
+      ok.disabled = false;
+      return;
+    }
+    leaving = true;
+    flash(`Renamed ${page.file} to ${check.name}`);
+    location.href = `${base}/dags/${encodeURIComponent(check.name)}`;
+  });
+}
+
+function setupDelete() {
+  const dialog = document.getElementById("delete-dialog");
+  if (!dialog) return;
+  const input = document.getElementById("delete-confirm");
+  const error = document.getElementById("delete-error");
+  const ok = document.getElementById("delete-ok");
+  const confirmed = () => input.value.trim() === page.file;
+  document.getElementById("btn-delete").addEventListener("click", () => {
+    input.value = "";
+    ok.disabled = true;
+    clearFieldError(input, error);
+    dialog.showModal();
+    input.focus();
+  });
+  document.getElementById("delete-cancel").addEventListener("click", () => dialog.close());
+  input.addEventListener("input", () => { clearFieldError(input, error); ok.disabled = !confirmed(); });
+  document.getElementById("delete-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!confirmed()) return;
+    ok.disabled = true;
+    try {
+      await api(dagPath, { method: "DELETE" });
+    } catch (err) {
+      showFieldError(input, error, err.message || String(err));
+      ok.disabled = false;
+      return;
+    }
+    leaving = true;
+    flash(`Deleted ${page.file}`);
+    location.href = `${base}/dags`;
+  });
+}
+
 // --- live state ---------------------------------------------------------------------------
 
 let refreshing = null;
@@ -127,7 +214,7 @@ function setupEditor() {
   const root = document.getElementById("editor");
   if (!root) return;
   const state = document.getElementById("save-state");
-  const editor = new SpecEditor(root, document.getElementById("problems"), { name: page.name, onState: (s) => { state.textContent = s; } });
+  editor = new SpecEditor(root, document.getElementById("problems"), { name: page.name, onState: (s) => { state.textContent = s; } });
   const save = async () => {
     const check = await editor.validate();
     if (check && check.valid === false) {
@@ -148,7 +235,7 @@ function setupEditor() {
   root.addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key === "s") { e.preventDefault(); if (page.canWrite) save(); }
   });
-  addEventListener("beforeunload", (e) => { if (editor.dirty) e.preventDefault(); });
+  addEventListener("beforeunload", (e) => { if (editor.dirty && !leaving) e.preventDefault(); });
 }
 
 // --- wiring ---------------------------------------------------------------------------------
@@ -161,4 +248,6 @@ document.getElementById("btn-restart")?.addEventListener("click", restart);
 const dialog = document.getElementById("start-dialog");
 dialog?.addEventListener("close", () => { if (dialog.returnValue === "ok") submitStart(dialog.dataset.mode || "start"); });
 setupEditor();
+setupRename();
+setupDelete();
 if (page.tab === "graph") live();

@@ -1,5 +1,6 @@
-// Run page: live step table and graph, step logs (tail, follow, page back), stop / retry / retry from a step.
-import { api, attempt, badge, base, fmtDuration, onLive, pageData, timeHtml, toast } from "./app.js";
+// Run page: live step table and graph, step logs (tail, follow, page back), stop / retry / retry from a step,
+// reschedule (a new run from this run's DAG snapshot).
+import { api, attempt, badge, base, clearFieldError, flash, fmtDuration, onLive, pageData, showFieldError, timeHtml, toast } from "./app.js";
 import { paintRun } from "./graph.js";
 
 const page = pageData();
@@ -7,6 +8,7 @@ const runPath = `/dag-runs/${encodeURIComponent(page.rootName)}/${encodeURICompo
   (page.subId ? `/sub-dag-runs/${encodeURIComponent(page.subId)}` : "");
 const ACTIVE = new Set(["running", "queued", "waiting"]);
 const TAIL_LINES = 1000;
+const RUN_ID_RE = /^[-a-zA-Z0-9_]{1,64}$/; // the server's rule (dagu/store/naming.py)
 let status = page.status;
 
 // --- live run state ---------------------------------------------------------------------------
@@ -48,6 +50,7 @@ function apply(run) {
   const active = ACTIVE.has(status);
   document.getElementById("btn-stop")?.classList.toggle("hidden", !(status === "running" || status === "waiting"));
   document.getElementById("btn-retry")?.classList.toggle("hidden", active || !!page.subId);
+  document.getElementById("btn-reschedule")?.classList.toggle("hidden", active);
   for (const b of document.querySelectorAll(".retry-step")) {
     const st = b.closest("tr").dataset.status;
     b.classList.toggle("hidden", active || !["failed", "aborted", "partially_succeeded", "skipped", "rejected"].includes(st));
@@ -157,6 +160,40 @@ async function retry(step) {
   refresh();
 }
 
+function setupReschedule() {
+  const dialog = document.getElementById("reschedule-dialog");
+  if (!dialog) return;
+  const input = document.getElementById("reschedule-id");
+  const error = document.getElementById("reschedule-error");
+  const ok = document.getElementById("reschedule-ok");
+  document.getElementById("btn-reschedule").addEventListener("click", () => {
+    clearFieldError(input, error);
+    dialog.showModal();
+  });
+  document.getElementById("reschedule-cancel").addEventListener("click", () => dialog.close());
+  input.addEventListener("input", () => clearFieldError(input, error));
+  document.getElementById("reschedule-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const runId = input.value.trim();
+    if (runId && !RUN_ID_RE.test(runId)) {
+      showFieldError(input, error, `"${runId}" is not a valid run ID: use 1–64 letters, digits, '-' or '_'.`);
+      return;
+    }
+    ok.disabled = true;
+    let res;
+    try {
+      res = await api(`${runPath}/reschedule`, { method: "POST", body: runId ? { dagRunId: runId } : {} });
+    } catch (err) {
+      showFieldError(input, error, err.message || String(err));
+      ok.disabled = false;
+      return;
+    }
+    flash(`Started ${res.dagRunId} from ${page.runId}`);
+    location.href = `${base}/dag-runs/${encodeURIComponent(page.name)}/${encodeURIComponent(res.dagRunId)}`;
+  });
+}
+
+setupReschedule();
 document.getElementById("btn-stop")?.addEventListener("click", stop);
 document.getElementById("btn-retry")?.addEventListener("click", () => retry());
 document.getElementById("btn-dequeue")?.addEventListener("click", async () => {
