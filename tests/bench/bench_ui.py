@@ -2,18 +2,29 @@
 
     python tests/bench/bench_ui.py
 
-Serves the real app on uvicorn (127.0.0.1) from a temp DAGU_HOME. The 1,000-step run's
-status is written with the store's own StatusWriter (running it for real would measure
-the engine, not the page). Server time is the request's wall time on loopback (median
-of several); page figures come from headless Chromium (`CHROMIUM`, default
-/usr/bin/chromium). Not run by pytest.
+First our own figures: the real app on uvicorn (127.0.0.1) from a temp DAGU_HOME, the
+1,000-step run's status written with the store's own StatusWriter (running it for real
+would measure the engine, not the page). Server time is the request's wall time on
+loopback (median of several); page figures come from headless Chromium (`CHROMIUM`,
+default /usr/bin/chromium).
+
+Then the same two pages side by side with the real Dagu binary, as the user sees them:
+each engine gets its own DAGU_HOME with identical DAG files, runs the 1,000-step chain
+with `start`, and serves it with `server`. Chromium opens each page, alternating the
+engines (ours, Dagu, ours, ...), once in a fresh context (empty cache) and once in a
+warm one; the figure is the time from navigation start to the first animation frame in
+which the page's last row is laid out. Dagu is skipped when its binary or playwright is
+missing. Not run by pytest.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -24,6 +35,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from helpers import ROOT, reference_dagu
 
 from dagu.config import load_settings  # noqa: E402
 from dagu.status import NodeStatus, RunStatus  # noqa: E402
@@ -34,6 +48,40 @@ STEP_COUNT = 1000
 LIST_BUDGET_MS = 300.0
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 800}
+ROUNDS = 5  # per engine, page and cache state
+REF_RUN_ID = "ui-bench"
+LIST_PAGE_SIZE = 50  # both UIs show 50 DAGs a page, sorted by name: big, dag_0000 ... dag_0048
+# path -> (XPath scope, text of the page's last row). Dagu's list renders a hidden table
+# beside its cards at this width, hence "visible"; its run page keeps steps in <tr>s, as ours does.
+SHOWN = {
+    "/dags": ("", f"dag_{LIST_PAGE_SIZE - 2:04d}"),
+    f"/dag-runs/big/{REF_RUN_ID}": ("//tr", f"s{STEP_COUNT - 1:04d}"),
+}
+# Runs from document start. The XPath walks the whole DOM (~30 ms on Dagu's 88,000-element
+# run page), so it runs only in frames after a DOM change (or 100 ms without one), and the
+# time is taken before it.
+_PROBE_JS = """(() => {
+  const target = %s[location.pathname];
+  if (!target) return;
+  const xpath = target[0] + "//*[text()='" + target[1] + "']";
+  let dirty = true;
+  new MutationObserver(() => { dirty = true; }).observe(document, {subtree: true, childList: true, attributes: true});
+  let checkedAt = 0;
+  const tick = () => {
+    const now = performance.now();
+    if (dirty || now - checkedAt > 100) {  // 100 ms: a late stylesheet changes no node
+      dirty = false;
+      checkedAt = now;
+      const hits = document.evaluate(xpath, document, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);
+      for (let i = 0; i < hits.snapshotLength; i++) {
+        if (hits.snapshotItem(i).checkVisibility()) { window.__shownAt = now; return; }
+      }
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})();"""
 
 
 def main() -> int:
@@ -46,6 +94,7 @@ def main() -> int:
         with _serve(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
             ok = _bench_list(client)
             ok &= _bench_run_page(client, url, run_id)
+    _bench_against_dagu()
     return 0 if ok else 1
 
 
@@ -183,6 +232,147 @@ def _bench_run_page(client: httpx.Client, url: str, run_id: str) -> bool:
         print(f"  live refresh in the page: fetch {blocked[0]:.0f} ms, update 1,000 rows {blocked[1]:.0f} ms")
         browser.close()
     return True
+
+
+def _bench_against_dagu() -> None:
+    """Both UIs from the user's side, engines alternated; prints medians and our/Dagu ratios."""
+    ref = reference_dagu()
+    if ref is None:
+        print("Dagu side by side: skipped, binary not found (npm install @dagu-org/dagu-linux-x64 or set DAGU_REF_BIN)")
+        return
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("Dagu side by side: skipped, playwright not installed")
+        return
+    engines = {"ours": [sys.executable, "-m", "dagu"], "dagu": [ref]}
+    servers: dict[str, tuple[subprocess.Popen, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="dagu-bench-ui-ref-") as tmp:
+        try:
+            for who, argv in engines.items():
+                home = Path(tmp) / who
+                _write_dags(home)
+                took = _start_run([*argv, "start", "--run-id", REF_RUN_ID, "big"], home)
+                servers[who] = _spawn_server([*argv, "server", "-s", "127.0.0.1"], home)
+                print(f"Side by side, {who}: {STEP_COUNT}-step chain via `start` took {took:.1f} s", flush=True)
+            version = httpx.get(servers["dagu"][1] + "/api/v2/health", timeout=5).json().get("version", "?")
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                                            args=CHROMIUM_ARGS)
+                try:
+                    times = _alternate(browser, {who: base for who, (_, base) in servers.items()})
+                finally:
+                    browser.close()
+        finally:
+            for proc, _ in servers.values():
+                _stop(proc)
+    _report(times, version)
+
+
+def _start_run(argv: list[str], home: Path) -> float:
+    """Seconds `argv` (a `start`) took in `home`.
+
+    Raises:
+        RuntimeError: the run failed; carries the tail of its output.
+    """
+    began = time.perf_counter()
+    proc = subprocess.run(argv, env=_env(home), cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=600, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}")
+    return time.perf_counter() - began
+
+
+def _spawn_server(argv: list[str], home: Path) -> tuple[subprocess.Popen, str]:
+    """(process, base URL) of a `server` on a free loopback port, once its health check answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*argv, "-p", str(port)], env=_env(home), cwd=home, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/v2/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    _stop(proc)
+    raise RuntimeError(f"{' '.join(argv)} never answered {base}/api/v2/health (exit code {proc.returncode})")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=grace)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGU_")}
+    env.update({"DAGU_HOME": str(home), "PYTHONPATH": str(ROOT), "DISABLE_PROGRESS": "1"})
+    return env
+
+
+def _alternate(browser, bases: dict[str, str]) -> dict[tuple[str, str, str], list[float]]:
+    """{(path, cache, who): [ms, ...]}: ROUNDS visits of each page, the engines taking turns."""
+    warm = {}
+    for who, base in bases.items():
+        warm[who] = browser.new_context(viewport=VIEWPORT)
+        warm[who].add_init_script(_PROBE_JS % json.dumps(SHOWN))
+        page = warm[who].new_page()
+        for path in SHOWN:  # fill the HTTP and code caches; not counted
+            _time_shown(page, base + path)
+    times: dict[tuple[str, str, str], list[float]] = {}
+    for _ in range(ROUNDS):
+        for path in SHOWN:
+            for who, base in bases.items():
+                cold = browser.new_context(viewport=VIEWPORT)
+                cold.add_init_script(_PROBE_JS % json.dumps(SHOWN))
+                times.setdefault((path, "first visit", who), []).append(_time_shown(cold.new_page(), base + path))
+                cold.close()
+                times.setdefault((path, "repeat visit", who), []).append(_time_shown(warm[who].pages[0], base + path))
+    for context in warm.values():
+        context.close()
+    return times
+
+
+def _time_shown(page, url: str) -> float:
+    """Milliseconds from navigation start until `url`'s last row (SHOWN) is laid out.
+
+    Raises:
+        RuntimeError: the row never became visible within 60 s.
+    """
+    page.goto(url, wait_until="commit")
+    try:
+        shown_ms = page.wait_for_function("() => window.__shownAt", timeout=60_000).json_value()
+    except Exception as exc:
+        scope, text = SHOWN[url[url.index("/", len("http://")):]]
+        raise RuntimeError(f"{url}: no visible element {scope}//*[text()='{text}'] within 60 s") from exc
+    # Leave the page so a live-refreshing UI does not use the CPU while the other engine is measured.
+    page.goto("about:blank")
+    return shown_ms
+
+
+def _report(times: dict[tuple[str, str, str], list[float]], version: str) -> None:
+    print(f"Side by side with Dagu {version}: headless Chromium {VIEWPORT['width']}x{VIEWPORT['height']}, "
+          f"navigation start to last row laid out, median of {ROUNDS}, engines alternated")
+    labels = {"/dags": f"DAG list, {DAG_COUNT + 1} DAGs, first page ({LIST_PAGE_SIZE} rows)",
+              f"/dag-runs/big/{REF_RUN_ID}": f"run page, {STEP_COUNT} step rows"}
+    for path, label in labels.items():
+        for cache in ("first visit", "repeat visit"):
+            ours = statistics.median(times[(path, cache, "ours")])
+            dagu = statistics.median(times[(path, cache, "dagu")])
+            print(f"  {label + ', ' + cache:<57} ours {ours:6.0f} ms, Dagu {dagu:6.0f} ms, ratio {ours / dagu:.2f}x")
 
 
 if __name__ == "__main__":
