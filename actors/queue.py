@@ -116,6 +116,9 @@ class QueueActor(SupervisedActor):
         ref = self.actor_ref
         ready = threading.Event()
         self._spawn_thread(f"{self._label}-watch", lambda: self._watch_dirs(ref, ready))
+        bus = self._subscribe()
+        if bus is not None:
+            self._spawn_thread(f"{self._label}-events", lambda: self._listen(ref, bus))
         # Wait until the watcher is armed, so that an item pushed right after start()
         # returns is seen; the first pass below covers those pushed before.
         ready.wait(10.0)
@@ -318,6 +321,32 @@ class QueueActor(SupervisedActor):
             logger.exception("%s: the folder watcher failed; falling back to the safety-net timer", self._label)
             ready.set()
             self._sweep(ref)
+
+    def _subscribe(self) -> Any:
+        """A subscription to the event bus, where every enqueue (CLI, API, webhook) is announced."""
+        from dagu.events import EventSubscriber, events_dir
+
+        try:
+            return EventSubscriber(events_dir(self._settings.data_dir))
+        except OSError as exc:  # the folder watch still sees every new item, ~50 ms later
+            logger.warning("%s: no event bus subscription (%s); relying on the folder watch", self._label, exc)
+            return None
+
+    def _listen(self, ref: pykka.ActorRef[Any], bus: Any) -> None:
+        """Tell `Enqueued` the moment an enqueue is announced, ahead of the folder watch's batching."""
+        import select
+
+        with bus:
+            while not self._stop_event.is_set():
+                try:
+                    if not select.select([bus], [], [], 0.5)[0]:
+                        continue
+                    events = bus.receive()
+                except (OSError, ValueError):  # closed under us at shutdown
+                    return
+                for event in events:
+                    if event.get("type") == "queue" and event.get("action") == "enqueued":
+                        tell_if_alive(ref, Enqueued(event.get("queue")))
 
     def _sweep(self, ref: pykka.ActorRef[Any]) -> None:
         while not self._stop_event.wait(self._safety_interval_s):
