@@ -107,6 +107,7 @@ class QueueActor(SupervisedActor):
         self._stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
         self._timers: dict[str, threading.Timer] = {}
+        self._bus: Any = None  # our event-bus subscription, woken at shutdown
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ class QueueActor(SupervisedActor):
         ref = self.actor_ref
         ready = threading.Event()
         self._spawn_thread(f"{self._label}-watch", lambda: self._watch_dirs(ref, ready))
-        bus = self._subscribe()
+        bus = self._bus = self._subscribe()
         if bus is not None:
             self._spawn_thread(f"{self._label}-events", lambda: self._listen(ref, bus))
         # Wait until the watcher is armed, so that an item pushed right after start()
@@ -370,6 +371,8 @@ class QueueActor(SupervisedActor):
 
     def _shutdown(self) -> None:
         self._stop_event.set()
+        if self._bus is not None:
+            self._bus.wake()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

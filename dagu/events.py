@@ -224,6 +224,12 @@ class EventSubscriber:
                 events.append(event)
         return events
 
+    def wake(self) -> None:
+        """Make a thread waiting in select() on this subscriber return (an empty datagram, skipped by `receive`)."""
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            with _addresses(self.directory, [self.name]) as [(_, addr)]:
+                sock.sendto(b"", socket.MSG_DONTWAIT, addr)
+
     def close(self) -> None:
         """Unbind: remove the socket file, then close. Safe to call twice."""
         with contextlib.suppress(FileNotFoundError):

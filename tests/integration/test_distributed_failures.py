@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from distributed_cluster import Cluster, free_port
+
+from helpers import wait_for
 
 LONG = "worker_selector:\n  pool: a\nsteps:\n  - name: nap\n    command: sleep 60\n"
 SHORT = "worker_selector:\n  pool: a\nsteps:\n  - name: hi\n    command: echo hi\n"
@@ -29,6 +34,25 @@ def test_a_worker_killed_mid_run_gets_its_run_marked_failed_with_the_reason(clus
     assert "worker w1 was lost: no heartbeat" in doc["error"], doc
     assert doc["nodes"][0]["statusLabel"] == "failed"
     assert "was lost" in doc["nodes"][0]["error"]
+    # Nothing of the worker's is left running on its host: no orphan run process, step or fork server.
+    home = str(cluster.tmp / "worker-w1")
+    wait_for(lambda: not _processes_of(home), f"the processes of {home} to end", 15)
+
+
+def _processes_of(home: str) -> list[int]:
+    """PIDs whose environment has DAGU_HOME=`home` (zombies excluded)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            state = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and f"DAGU_HOME={home}".encode() in environ:
+            found.append(int(entry))
+    return found
 
 
 def test_a_dag_with_a_retry_policy_is_requeued_when_its_worker_is_lost(cluster):

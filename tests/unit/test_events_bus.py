@@ -100,3 +100,13 @@ def test_a_dequeued_item_event_carries_no_status(tmp_path):
 def test_run_events_name_every_status_like_the_api(status):
     event = run_event("etl", "r1", status)
     assert (event["status"], event["statusLabel"]) == (int(status), status.label)
+
+
+def test_wake_makes_a_waiting_select_return_without_an_event(tmp_path):
+    import select
+    import threading
+
+    with EventSubscriber(tmp_path) as sub:
+        threading.Timer(0.05, sub.wake).start()
+        assert select.select([sub], [], [], 5)[0] == [sub]
+        assert sub.receive() == []

@@ -3,17 +3,19 @@
 It is the worker-side twin of `dagu start --queued`: its own process and session,
 the DAG loaded from the YAML text the coordinator sent, the run recorded in the
 worker's own DAGU_HOME. Its observer forwards the StepChanged / RunChanged the
-DagRunActor announces to the worker process, which reports them on. It dies with
-the worker (PR_SET_PDEATHSIG via the fork server), so a killed worker leaves no
-orphan runs behind. No gRPC in here: the worker owns the connection.
+DagRunActor announces to the worker process, which reports them on. It stops when
+the worker goes away (its pipe to the worker breaks; PR_SET_PDEATHSIG on the fork
+server as a second line), so a killed worker leaves no orphan runs behind. No gRPC in here: the worker owns the connection.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import sys
+import threading
 from typing import Any
 
 import pykka
@@ -95,6 +97,7 @@ def _run(task: dict[str, Any], yaml_path: str, conn: Any) -> int:
         trigger = TriggerType.from_label(task.get("trigger") or "unknown")
     except KeyError:
         trigger = TriggerType.UNKNOWN
+    _watch_worker(conn)
     observer = _PipeObserver.start(conn)
     try:
         request = RunRequest(
@@ -105,6 +108,29 @@ def _run(task: dict[str, Any], yaml_path: str, conn: Any) -> int:
     finally:
         observer.stop()
     return exit_code_for(rec.status)
+
+
+def _watch_worker(conn: Any) -> None:
+    """Stop this run (SIGTERM to itself) when the worker goes away, e.g. after a kill -9.
+
+    The run's end of the pipe is its write end; once the worker (the only reader) is
+    gone, poll() reports an error on it. The fork server is no sure witness: it can
+    outlive the worker.
+    """
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(conn.fileno(), 0)  # POLLERR / POLLHUP / POLLNVAL are always reported
+        while True:
+            for _, event in poller.poll():
+                if event & select.POLLNVAL:  # we closed the pipe: the run is over
+                    return
+                if event & (select.POLLERR | select.POLLHUP):
+                    print("the worker went away; stopping the run", file=sys.stderr, flush=True)
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+
+    threading.Thread(target=watch, name="worker-watch", daemon=True).start()
 
 
 def _die_with_parent() -> None:
