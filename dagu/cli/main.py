@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "enqueue": ("dagu.cli.cmd_enqueue", "put a run on its queue; the scheduler starts it"),
     "dequeue": ("dagu.cli.cmd_dequeue", "take a queued run off its queue"),
     "scheduler": ("dagu.cli.cmd_scheduler", "fire schedules and start queued runs (a long-running service)"),
-    "server": ("dagu.cli.cmd_server", "serve the REST API over HTTP(S) (a long-running service)"),
+    "server": ("dagu.cli.cmd_server", "serve the web UI and the REST API over HTTP(S) (a long-running service)"),
     "start-all": ("dagu.cli.cmd_start_all", "run the server and the scheduler as supervised processes"),
     "coordinator": ("dagu.cli.cmd_coord", "hand queued runs to remote workers over gRPC (a long-running service)"),
     "worker": ("dagu.cli.cmd_worker", "execute runs handed out by a coordinator (a long-running service)"),
