@@ -73,12 +73,16 @@ def _serve(settings, opts) -> int:
 
     settings.ensure_dirs()
     server = start_coordinator(settings, opts)
+    from dagu.store.service_registry import register
+
+    registration = register(settings.data_dir, "coordinator", host=opts.advertise or opts.host, port=server.port)
     mode = "mutual TLS" if opts.peer.client_ca_file else "TLS" if opts.peer.uses_tls else "plaintext"
     logging.getLogger("dagu.coordinator").info("coordinator listening on %s:%d (%s)", opts.host, server.port, mode)
     print(f"coordinator listening on {opts.host}:{server.port} ({mode})", file=sys.stderr, flush=True)
     try:
         wait_for_stop_signal(blocked)
     finally:
+        registration.close()
         server.stop()
     return 0
 

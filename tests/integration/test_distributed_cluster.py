@@ -154,3 +154,13 @@ def test_changes_of_a_remote_run_reach_the_coordinators_event_bus(cluster):
     assert {("greet", "succeeded"), ("second", "succeeded"), ("third", "failed")} <= steps, seen
     runs = [e["statusLabel"] for e in seen if e["type"] == "run"]
     assert runs[-1] == "partially_succeeded", seen
+
+
+def test_the_api_lists_the_running_coordinator_from_the_service_registry(cluster):
+    from apiserver import live_server
+
+    with live_server(cluster.home) as srv:
+        doc = srv.client.get("/services/coordinator").json()
+    [coord] = doc["coordinators"]
+    assert coord["port"] == cluster.port and coord["status"] == "active" and coord["host"] == "127.0.0.1"
+    assert coord["startedAt"]

@@ -66,7 +66,18 @@ def schedulers(api: Api, req: Req) -> dict[str, Any]:
 
 
 def coordinators(api: Api, req: Req) -> dict[str, Any]:
-    return {"coordinators": []}
+    """Coordinators registered in the data dir (they refresh their entry while they run)."""
+    from dagu.store.service_registry import instances
+
+    out = []
+    for doc in instances(api.settings.data_dir, "coordinator"):
+        started = ""
+        with contextlib.suppress(TypeError, ValueError):
+            started = api.clock.fmt(datetime.fromisoformat(doc.get("startedAt")))
+        out.append({"instanceId": str(doc.get("instanceId", "")), "host": str(doc.get("host", "")),
+                    "port": doc.get("port") if isinstance(doc.get("port"), int) else 0,
+                    "status": doc["status"], "startedAt": started})
+    return {"coordinators": out}
 
 
 def resource_history(api: Api, req: Req) -> dict[str, Any]:
