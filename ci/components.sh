@@ -105,14 +105,14 @@ CFG
   fi
 
   # S3 (moto), SMTP sink (aiosmtpd), OIDC provider (oidc-provider-mock): Python servers
-  if python3 -c 'import moto, flask' 2>/dev/null; then
+  if "${PYTHON:-python3}" -c 'import moto, flask' 2>/dev/null; then
     local s3port; s3port=$(_freeport)
-    _bg moto python3 -m moto.server -H 127.0.0.1 -p "$s3port"
+    _bg moto "${PYTHON:-python3}" -m moto.server -H 127.0.0.1 -p "$s3port"
     _waitport "$s3port" && _env S3_ENDPOINT "http://127.0.0.1:$s3port"
   fi
-  if python3 -c 'import aiosmtpd' 2>/dev/null; then
+  if "${PYTHON:-python3}" -c 'import aiosmtpd' 2>/dev/null; then
     local mport; mport=$(_freeport); mkdir -p "$SVC/mail/tmp" "$SVC/mail/new" "$SVC/mail/cur"
-    _bg smtp python3 -m aiosmtpd -n -l "127.0.0.1:$mport" -c aiosmtpd.handlers.Mailbox "$SVC/mail"
+    _bg smtp "${PYTHON:-python3}" -m aiosmtpd -n -l "127.0.0.1:$mport" -c aiosmtpd.handlers.Mailbox "$SVC/mail"
     _waitport "$mport" && _env SMTP_PORT "$mport" && _env SMTP_MAILDIR "$SVC/mail"
   fi
   if command -v oidc-provider-mock >/dev/null; then

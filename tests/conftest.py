@@ -26,7 +26,8 @@ def pytest_configure(config):
         return  # the servers need root (initdb as postgres, dockerd); their tests skip
     script = '. ci/components.sh && components_up >&2 && echo "$SVC"'
     try:
-        done = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        env = {**os.environ, "PYTHON": sys.executable}  # the Python servers (moto, aiosmtpd) run in this environment
+        done = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         print(f"test servers not started: {exc}", file=sys.stderr)
         return
