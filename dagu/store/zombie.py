@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from dagu.status import NodeStatus, RunStatus
 from dagu.store.proc import DEFAULT_STALE_AFTER_S, find_heartbeat, is_alive
@@ -30,6 +31,13 @@ def stale_after_s(zombie_detection_interval_s: float) -> float:
     return zombie_detection_interval_s if zombie_detection_interval_s > 0 else DEFAULT_STALE_AFTER_S
 
 
+def _written_within(path: str | os.PathLike[str], seconds: float) -> bool:
+    try:
+        return time.time() - os.stat(path).st_mtime < seconds
+    except OSError:
+        return False
+
+
 def mark_if_zombie(
     proc_dir: str | os.PathLike[str], attempt, record: RunRecord, *, stale_after_s: float
 ) -> RunRecord:
@@ -45,6 +53,11 @@ def mark_if_zombie(
         return record
     beat = find_heartbeat(proc_dir, record.name, record.run_id)
     if beat is not None and is_alive(beat, stale_after_s=stale_after_s):
+        return record
+    if beat is None and _written_within(attempt.status_path, stale_after_s):
+        # Its process wrote the status only just now: a sign of life as good as a beat.
+        # Declaring it dead here would also cut off its later writes (the rewrite below
+        # replaces the file the process appends to).
         return record
     why = "heartbeat stale" if beat is not None else "no heartbeat"
     logger.warning("run %s/%s is a zombie (%s); marking it failed", record.name, record.run_id, why)
