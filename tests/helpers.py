@@ -71,3 +71,14 @@ def child_pids(*, zombies: bool = True) -> list[int]:
             if ppid == me and (zombies or state != "Z"):
                 children.append(int(entry))
     return children
+
+
+def compile_bytecode() -> None:
+    """Write .pyc files before a benchmark: an installed package has them (pip compiles on
+    install), while a checkout run with PYTHONDONTWRITEBYTECODE=1 would recompile every
+    module on every start."""
+    import compileall
+
+    for pkg in ("dagu", "actors", "transports", "web"):
+        if (ROOT / pkg).is_dir():
+            compileall.compile_dir(str(ROOT / pkg), quiet=1)

@@ -12,19 +12,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args, settings) -> int:
-    from pathlib import Path
 
-    from dagu.cli.service import with_overrides
+    from dagu.cli.service import flag_overrides, with_overrides
     from web.server import serve
 
-    overrides = []
-    if args.host:
-        overrides.append(("host", args.host))
-    if args.port:
-        overrides.append(("port", args.port))
-    if args.dags:
-        overrides.append(("dags_dir", Path(args.dags).absolute()))
-    settings = with_overrides(settings, tuple(overrides))
+    settings = with_overrides(settings, flag_overrides(args))
     try:
         import setproctitle
 

@@ -15,20 +15,13 @@ def add_arguments(parser) -> None:
 
 def run(args, settings) -> int:
     import logging
-    from pathlib import Path
 
     from actors.processes import ProcessSpec, ProcessSupervisor
+    from dagu.cli.service import flag_overrides
 
-    overrides = []
-    if args.host:
-        overrides.append(("host", args.host))
-    if args.port:
-        overrides.append(("port", args.port))
-    if args.dags:
-        overrides.append(("dags_dir", Path(args.dags).absolute()))
     home = str(settings.home) if settings.home is not None else None
     config = str(settings.config_file) if settings.config_file.exists() else None
-    child_args = (home, config, tuple(overrides))
+    child_args = (home, config, flag_overrides(args))
     settings.ensure_dirs()
     specs = [
         ProcessSpec("server", "dagu.cli.service:server_process", child_args, title="dagu: server"),

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from dagu.config import Settings, load_settings
 
-__all__ = ["EnqueueFire", "scheduler_service", "scheduler_process", "server_process", "with_overrides"]
+__all__ = ["EnqueueFire", "scheduler_service", "scheduler_process", "server_process", "flag_overrides", "with_overrides"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,18 @@ def _runner_for(settings: Settings, local: Any) -> Any:
     from transports.grpc.client import RoutingRunner
 
     return RoutingRunner(settings, local)
+
+
+def flag_overrides(args: Any) -> tuple[tuple[str, Any], ...]:
+    """The `--host`, `--port` and `--dags` flags of `server` / `start-all` as settings overrides."""
+    overrides: list[tuple[str, Any]] = []
+    if args.host:
+        overrides.append(("host", args.host))
+    if args.port:
+        overrides.append(("port", args.port))
+    if args.dags:
+        overrides.append(("dags_dir", Path(args.dags).absolute()))
+    return tuple(overrides)
 
 
 def with_overrides(settings: Settings, overrides: tuple[tuple[str, Any], ...]) -> Settings:

@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from helpers import ROOT, reference_dagu  # noqa: E402
+from helpers import ROOT, compile_bytecode, reference_dagu  # noqa: E402
 
 OURS = (sys.executable, "-m", "dagu")
 N_DAGS = 500
@@ -182,15 +182,6 @@ def bench_health(ref: str, root: Path, rounds: int = 3) -> None:
         print(f"start-all {who}: health answers {result[who]:.2f} s after spawn (median of {rounds})", flush=True)
     print(f"health: ours {result['ours']:.2f} s (target <= 0.80 s), {result['ours'] / result['dagu']:.2f}x Dagu's",
           flush=True)
-
-
-def compile_bytecode() -> None:
-    """Write .pyc files first, as an installed package has them."""
-    import compileall
-
-    for pkg in ("dagu", "actors", "transports", "web"):
-        if (ROOT / pkg).is_dir():
-            compileall.compile_dir(str(ROOT / pkg), quiet=1)
 
 
 def main(names: list[str]) -> int:

@@ -46,9 +46,8 @@ from pathlib import Path
 
 # tests/ for helpers; this folder is already sys.path[0] when run as a script
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench_service import compile_bytecode
 from dagu_ref_cluster import FINISHED, SUCCEEDED, Cluster
-from helpers import reference_dagu
+from helpers import compile_bytecode, reference_dagu
 
 OURS = (sys.executable, "-m", "dagu")
 POLL_S = 0.005

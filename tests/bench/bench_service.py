@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from helpers import ROOT, reference_dagu  # noqa: E402
+from helpers import ROOT, compile_bytecode, reference_dagu  # noqa: E402
 
 from dagu.status import RunStatus  # noqa: E402
 from dagu.store import RunStore  # noqa: E402
@@ -174,15 +174,6 @@ def bench_memory(ref: str, root: Path) -> None:
         rss = sum(int(x) for x in out.split()) / 1024
         gone = _stop(proc)
         print(f"start-all {who}: idle RSS {rss:.0f} MiB (process tree), all gone {gone:.2f} s after SIGTERM", flush=True)
-
-
-def compile_bytecode() -> None:
-    """Write .pyc files first: an installed package has them (pip compiles on install), while a
-    checkout run with PYTHONDONTWRITEBYTECODE=1 would recompile every module on every start."""
-    import compileall
-
-    for pkg in ("dagu", "actors", "transports", "web"):
-        compileall.compile_dir(str(ROOT / pkg), quiet=1)
 
 
 def main(names: list[str]) -> int:

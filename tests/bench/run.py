@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from helpers import EXAMPLES, ROOT, reference_dagu  # noqa: E402
+from helpers import EXAMPLES, compile_bytecode, reference_dagu  # noqa: E402
 
 
 def chain(n: int) -> str:
@@ -58,15 +58,6 @@ def measure(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, floa
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return wall, max(after, before) / 1024.0
-
-
-def compile_bytecode() -> None:
-    """Write .pyc files first: an installed package has them (pip compiles on install), while a
-    checkout run with PYTHONDONTWRITEBYTECODE=1 would recompile every module on every start."""
-    import compileall
-
-    for pkg in ("dagu", "actors", "transports", "web"):
-        compileall.compile_dir(str(ROOT / pkg), quiet=1)
 
 
 def main(names: list[str]) -> int:
